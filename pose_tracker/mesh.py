@@ -1,0 +1,434 @@
+# Copyright 2026 The pose_tracker Authors. Apache-2.0.
+"""
+Load a CAD mesh, check its units, centre it and subdivide it for the renderer.
+
+The tracker works in the *centred* mesh frame: vertices are shifted so that the axis-aligned
+bounding-box centre ``c`` is the origin. A pose in the original file frame (metres, after
+``scale``) is ``T_original = T_centred @ [I | -c]``.
+
+Long edges are split (midpoint subdivision, geometry unchanged) until every edge is at most
+``max_edge_ratio * diameter`` long. Why: the renderer draws into a crop window that spans
+``1.2 * diameter`` (the refiner's crop ratio), so the on-screen footprint of a triangle, measured
+in crop pixels, is bounded by its edge length over the diameter (times a perspective factor for the
+near side of the object). That bound is what lets our rasterizer test a fixed ``window x window``
+block of pixels per triangle (see :mod:`pose_tracker.render.rasterize`) instead of a
+data-dependent number, which keeps it graph-safe.
+"""
+
+from dataclasses import dataclass
+import os
+from typing import Dict, Optional
+import warnings
+
+import numpy as np
+
+from pose_tracker.errors import MeshError, MeshUnitsError
+
+#: Meshes wider than this (metres) are assumed to be in other units unless ``scale`` is given.
+MAX_DIAMETER_M = 3.0
+#: Default cap on the face count, before and after subdivision. The rasterizer's work and memory
+#: grow linearly with it (about 100 bytes per face and window pixel); decimation would need the
+#: ``fast_simplification`` package, which we do not depend on, so bigger meshes are refused.
+DEFAULT_MAX_FACES = 200_000
+#: trimesh's stand-in image for an OBJ with uv but no material (2x2, RGB 100,100,100).
+_TRIMESH_PLACEHOLDER_RGB = (100, 100, 100)
+
+
+@dataclass
+class Mesh:
+    """
+    A centred, renderer-ready triangle mesh.
+
+    Attributes
+    ----------
+    vertices
+        (V,3) float32 metres, centred mesh frame (bounding-box centre at the origin).
+    faces
+        (F,3) int64 vertex indices, counter-clockwise as in the file.
+    vertex_normals
+        (V,3) float32 unit normals, centred mesh frame.
+    uv
+        (V,2) float32 texture coordinates as stored in the file (OBJ convention: v = 0 is the
+        bottom row of the image), or None.
+    texture
+        (Ht,Wt,3) uint8 RGB image, row 0 at the top, or None. Set together with ``uv``.
+    vertex_colors
+        (V,3) uint8 RGB, or None. Never set together with ``texture``.
+    center
+        (3,) float64 bounding-box centre in the original file frame (metres, after
+        ``scale``): ``T_original = T_centred @ [I | -center]``.
+    diameter
+        largest distance between two vertices, metres (exact, over the convex hull).
+    max_edge
+        longest edge after subdivision, metres.
+    path
+        file the mesh came from, or None for a generated mesh.
+
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    vertex_normals: np.ndarray
+    uv: Optional[np.ndarray]
+    texture: Optional[np.ndarray]
+    vertex_colors: Optional[np.ndarray]
+    center: np.ndarray
+    diameter: float
+    max_edge: float
+    path: Optional[str] = None
+
+    @property
+    def radius(self) -> float:
+        """Largest distance of a vertex from the centred origin, metres."""
+        return float(np.linalg.norm(self.vertices, axis=1).max())
+
+    @property
+    def num_faces(self) -> int:
+        """Number of triangles F."""
+        return int(self.faces.shape[0])
+
+
+def load_mesh(path, scale: Optional[float] = None, max_edge_ratio: float = 0.03,
+              max_faces: Optional[int] = DEFAULT_MAX_FACES,
+              max_texture_size: Optional[int] = 4096) -> Mesh:
+    """
+    Load a .obj/.ply/.stl (or any format trimesh reads) into a centred :class:`Mesh`.
+
+    Textured meshes (uv + material image), vertex-coloured meshes and plain meshes are supported;
+    a multi-part file is merged into one mesh.
+
+    Parameters
+    ----------
+    path
+        mesh file. An OBJ's .mtl and texture image are found relative to it.
+    scale
+        multiply the file's coordinates by this to get metres (e.g. 0.001 for a file in
+        millimetres). None means the file is already in metres.
+    max_edge_ratio
+        split edges until each is at most this fraction of the diameter.
+    max_faces
+        refuse meshes with more faces than this, before or after subdivision
+        (None: no limit).
+    max_texture_size
+        downscale a texture whose larger side exceeds this many pixels
+        (None: keep it as it is).
+
+    Returns
+    -------
+    Mesh
+        The centred, subdivided :class:`Mesh`.
+
+    Raises
+    ------
+    MeshError
+        the file is missing, unreadable, corrupt, has no triangles, or is too large.
+    MeshUnitsError
+        the diameter exceeds 3 m and no ``scale`` was given.
+
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MeshError(f"mesh file not found: {path}")
+    import trimesh
+
+    try:
+        with warnings.catch_warnings():
+            # trimesh's vertex merging casts NaN/huge uv to int on some scans (harmless).
+            warnings.simplefilter('ignore', RuntimeWarning)
+            tm = trimesh.load(path, force='mesh')
+    except Exception as exc:  # trimesh raises many exception types for malformed files
+        raise MeshError(f"could not read mesh file {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(tm, trimesh.Trimesh):
+        raise MeshError(f"{path} does not contain a triangle mesh (got {type(tm).__name__}); "
+                        "point clouds and empty scenes cannot be tracked")
+    return mesh_from_trimesh(tm, scale=scale, max_edge_ratio=max_edge_ratio, max_faces=max_faces,
+                             max_texture_size=max_texture_size, path=path)
+
+
+def mesh_from_trimesh(tm, scale: Optional[float] = None, max_edge_ratio: float = 0.03,
+                      max_faces: Optional[int] = DEFAULT_MAX_FACES,
+                      max_texture_size: Optional[int] = 4096,
+                      path: Optional[str] = None) -> Mesh:
+    """
+    Build a centred :class:`Mesh` from a ``trimesh.Trimesh`` (e.g. a generated one).
+
+    Parameters
+    ----------
+    tm
+        the triangle mesh; its visual (texture, vertex or face colours) is used when present.
+        It is not modified.
+    scale, max_edge_ratio, max_faces, max_texture_size
+        as in :func:`load_mesh`.
+    path
+        recorded in ``Mesh.path``.
+
+    Returns
+    -------
+    Mesh
+        The centred, subdivided :class:`Mesh`.
+
+    Raises
+    ------
+    MeshError, MeshUnitsError
+        as in :func:`load_mesh`.
+
+    """
+    where = path if path is not None else 'mesh'
+    vertices = np.asarray(tm.vertices, dtype=np.float64)
+    faces = np.asarray(tm.faces, dtype=np.int64).reshape(-1, 3)
+    if len(vertices) == 0 or len(faces) == 0:
+        raise MeshError(f"{where} has no triangles (empty or not a surface mesh)")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise MeshError(f"{where} is corrupt: face indices out of range")
+    if not np.isfinite(vertices).all():
+        raise MeshError(f"{where} is corrupt: vertex coordinates are not finite")
+    if max_faces is not None and len(faces) > max_faces:
+        raise MeshError(
+            f"{where} has {len(faces)} faces, more than max_faces={max_faces}; the renderer's "
+            "cost grows with the face count. Decimate it first (e.g. MeshLab/Blender, or "
+            "trimesh.simplify_quadric_decimation with the fast_simplification package), or pass "
+            "a larger max_faces")
+    if scale is not None:
+        if not (np.isfinite(scale) and scale > 0):
+            raise MeshError(f"scale must be a positive number, got {scale!r}")
+        vertices = vertices * float(scale)
+
+    normals = _vertex_normals(tm, len(vertices))
+    uv, texture, colors = _visual(tm, len(vertices), max_texture_size)
+
+    # Keep only referenced vertices, so the bounding box and diameter describe the surface.
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.reshape(-1)] = True
+    if not used.all():
+        remap = np.cumsum(used) - 1
+        faces = remap[faces]
+        vertices, normals = vertices[used], normals[used]
+        uv = None if uv is None else uv[used]
+        colors = None if colors is None else colors[used]
+
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    center = (lo + hi) / 2.0
+    vertices = vertices - center
+    diameter = _diameter(vertices)
+    if not diameter > 0:
+        raise MeshError(f"{where} is degenerate: all vertices coincide")
+    if diameter > MAX_DIAMETER_M and scale is None:
+        raise MeshUnitsError(
+            f"{where} is {diameter:.4g} units across; meshes must be in metres. It looks like "
+            "millimetres: pass scale=0.001 (or the factor that converts its units to metres)")
+
+    attrs = {'normal': normals}
+    if uv is not None:
+        attrs['uv'] = uv
+    if colors is not None:
+        attrs['color'] = colors.astype(np.float64)
+    vertices, faces, attrs = subdivide_long_edges(
+        vertices, faces, attrs, max_edge_ratio * diameter, max_faces=max_faces, where=where)
+
+    normals = attrs['normal']
+    norm = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(norm > 0, normals / np.maximum(norm, 1e-12), 0.0)
+    uv = attrs['uv'].astype(np.float32) if 'uv' in attrs else None
+    if 'color' in attrs:
+        colors = np.clip(np.rint(attrs['color']), 0, 255).astype(np.uint8)
+    return Mesh(
+        vertices=vertices.astype(np.float32),
+        faces=faces.astype(np.int64),
+        vertex_normals=normals.astype(np.float32),
+        uv=uv,
+        texture=texture if uv is not None else None,
+        vertex_colors=colors,
+        center=center.astype(np.float64),
+        diameter=float(diameter),
+        max_edge=float(_edge_lengths(vertices, faces).max()),
+        path=path,
+    )
+
+
+def _vertex_normals(tm, num_vertices: int) -> np.ndarray:
+    """Return trimesh's (V,3) float64 vertex normals (file normals when it kept them)."""
+    try:
+        normals = np.asarray(tm.vertex_normals, dtype=np.float64)
+    except Exception:  # degenerate geometry can make trimesh's normal computation fail
+        normals = np.zeros((num_vertices, 3))
+    if normals.shape != (num_vertices, 3) or not np.isfinite(normals).all():
+        normals = np.zeros((num_vertices, 3))
+    return normals
+
+
+def _visual(tm, num_vertices: int, max_texture_size: Optional[int]):
+    """
+    Return (uv (V,2) float64 | None, texture (Ht,Wt,3) uint8 | None, colours (V,3) | None).
+
+    A texture needs both per-vertex uv and a material image; trimesh's 2x2 grey placeholder for an
+    OBJ with uv but no material counts as no texture (the renderer then uses plain grey).
+    """
+    visual = getattr(tm, 'visual', None)
+    kind = getattr(visual, 'kind', None)
+    if kind == 'texture':
+        uv = getattr(visual, 'uv', None)
+        material = getattr(visual, 'material', None)
+        image = _material_image(material)
+        if uv is not None and image is not None:
+            uv = np.nan_to_num(np.asarray(uv, dtype=np.float64).reshape(-1, 2)[:num_vertices])
+            if len(uv) == num_vertices:
+                return uv, _texture_array(image, max_texture_size), None
+        return None, None, None
+    if kind in ('vertex', 'face'):
+        # Face colours are averaged onto vertices by trimesh, as FoundationPose renders them.
+        colors = np.asarray(visual.vertex_colors)[:, :3].astype(np.uint8)
+        if colors.shape == (num_vertices, 3):
+            return None, None, colors
+    return None, None, None
+
+
+def _material_image(material):
+    """Return the material's PIL image, or None (no image, or trimesh's placeholder)."""
+    if material is None:
+        return None
+    image = getattr(material, 'image', None)
+    if image is None:
+        image = getattr(material, 'baseColorTexture', None)  # PBR materials (glTF)
+    if image is None:
+        return None
+    arr = np.asarray(image.convert('RGB'))
+    if arr.shape[:2] == (2, 2) and (arr == np.array(_TRIMESH_PLACEHOLDER_RGB)).all():
+        return None
+    return image
+
+
+def _texture_array(image, max_texture_size: Optional[int]) -> np.ndarray:
+    """Convert a PIL image to (Ht,Wt,3) uint8 RGB, downscaled if larger than the limit."""
+    image = image.convert('RGB')
+    if max_texture_size is not None and max(image.size) > max_texture_size:
+        from PIL import Image
+        factor = max_texture_size / max(image.size)
+        size = (max(1, round(image.size[0] * factor)), max(1, round(image.size[1] * factor)))
+        image = image.resize(size, Image.BILINEAR)
+    return np.array(image, dtype=np.uint8)  # a writable copy
+
+
+def _diameter(vertices: np.ndarray) -> float:
+    """Return the exact largest pairwise vertex distance (the farthest pair lies on the hull)."""
+    points = np.unique(vertices, axis=0)
+    if len(points) > 4:
+        try:
+            from scipy.spatial import ConvexHull
+            points = points[ConvexHull(points).vertices]
+        except Exception:  # flat or degenerate point sets: fall back to all points
+            pass
+    best = 0.0
+    chunk = max(1, 4_000_000 // max(len(points), 1))
+    for start in range(0, len(points), chunk):
+        block = points[start:start + chunk]
+        d2 = ((block[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+        best = max(best, float(d2.max()))
+    return float(np.sqrt(best))
+
+
+def _edge_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Return the (F*3,) lengths of the face edges (v0v1, v1v2, v2v0 for each face)."""
+    a = vertices[faces]
+    return np.linalg.norm(a - np.roll(a, -1, axis=1), axis=-1).reshape(-1)
+
+
+def subdivide_long_edges(vertices: np.ndarray, faces: np.ndarray, attrs: Dict[str, np.ndarray],
+                         max_edge: float, max_faces: Optional[int] = None, max_iter: int = 40,
+                         where: str = 'mesh'):
+    """
+    Split every edge longer than ``max_edge`` at its midpoint until none is left.
+
+    The split is conforming: an edge is split in every face that uses it, and each face is
+    re-triangulated by the number of its split edges (1 -> 2 faces, 2 -> 3, 3 -> 4), so no
+    T-junctions (which would leave pinholes in the rasterized mask) are created. Positions and the
+    per-vertex attributes are interpolated linearly at the midpoints; the surface and any affine
+    quantity on it (uv) are unchanged. Winding is preserved.
+
+    Parameters
+    ----------
+    vertices
+        (V,3) float64.
+    faces
+        (F,3) int64.
+    attrs
+        name -> (V,k) float per-vertex attributes, interpolated at new vertices.
+    max_edge
+        target largest edge length (same units as ``vertices``).
+    max_faces
+        raise :class:`MeshError` when the face count would exceed this.
+    max_iter
+        safety bound on the number of splitting rounds.
+    where
+        name of the mesh, for error messages.
+
+    Returns
+    -------
+    tuple
+        (vertices (V',3), faces (F',3) int64, attrs with (V',k) arrays).
+
+    """
+    attrs = {k: np.asarray(v, dtype=np.float64) for k, v in attrs.items()}
+    if not max_edge > 0:
+        return vertices, faces, attrs
+    for _ in range(max_iter):
+        edges = np.sort(faces[:, [[0, 1], [1, 2], [2, 0]]], axis=2).reshape(-1, 2)
+        uniq, inverse = np.unique(edges, axis=0, return_inverse=True)
+        length = np.linalg.norm(vertices[uniq[:, 0]] - vertices[uniq[:, 1]], axis=1)
+        long = length > max_edge
+        if not long.any():
+            break
+        nv = len(vertices)
+        mid_of_edge = np.full(len(uniq), -1, dtype=np.int64)
+        mid_of_edge[long] = nv + np.arange(int(long.sum()))
+        a, b = uniq[long, 0], uniq[long, 1]
+        vertices = np.concatenate([vertices, 0.5 * (vertices[a] + vertices[b])])
+        attrs = {k: np.concatenate([v, 0.5 * (v[a] + v[b])]) for k, v in attrs.items()}
+        mid = mid_of_edge[inverse.reshape(-1)].reshape(-1, 3)  # mid[f, k]: midpoint of edge k
+        faces = _split_faces(faces, mid, vertices)
+        if max_faces is not None and len(faces) > max_faces:
+            raise MeshError(
+                f"subdividing {where} to edges <= {max_edge:.4g} m gives more than "
+                f"max_faces={max_faces} faces; pass a larger max_edge_ratio or max_faces")
+    return vertices, faces, attrs
+
+
+def _split_faces(faces: np.ndarray, mid: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """
+    Re-triangulate faces given the midpoint vertex of each split edge (-1: not split).
+
+    Edge k of a face runs from vertex k to vertex (k+1) % 3.
+    """
+    split = mid >= 0
+    count = split.sum(axis=1)
+    out = [faces[count == 0]]
+    rows = np.arange(len(faces))
+
+    def rolled(sel, r):
+        """Vertices and midpoints of faces ``sel`` rotated so that index r comes first."""
+        idx = (r[:, None] + np.arange(3)[None, :]) % 3
+        return faces[sel][rows[:len(idx), None], idx], mid[sel][rows[:len(idx), None], idx]
+
+    sel = count == 1
+    if sel.any():
+        v, m = rolled(sel, np.argmax(split[sel], axis=1))  # split edge is v0-v1
+        out += [np.stack([v[:, 0], m[:, 0], v[:, 2]], 1), np.stack([m[:, 0], v[:, 1], v[:, 2]], 1)]
+    sel = count == 2
+    if sel.any():
+        # Rotate so that the unsplit edge is v1-v2; split edges are v0-v1 (m0) and v2-v0 (m2).
+        v, m = rolled(sel, (np.argmin(split[sel], axis=1) + 2) % 3)
+        m0, m2 = m[:, 0], m[:, 2]
+        out.append(np.stack([v[:, 0], m0, m2], 1))
+        # The quad m0-v1-v2-m2 is cut along its shorter diagonal.
+        d_a = np.linalg.norm(vertices[m0] - vertices[v[:, 2]], axis=1)
+        d_b = np.linalg.norm(vertices[v[:, 1]] - vertices[m2], axis=1)
+        use_a = (d_a <= d_b)[:, None]
+        out.append(np.where(use_a, np.stack([m0, v[:, 1], v[:, 2]], 1),
+                            np.stack([m0, v[:, 1], m2], 1)))
+        out.append(np.where(use_a, np.stack([m0, v[:, 2], m2], 1),
+                            np.stack([v[:, 1], v[:, 2], m2], 1)))
+    sel = count == 3
+    if sel.any():
+        v, m = faces[sel], mid[sel]
+        out += [np.stack([v[:, 0], m[:, 0], m[:, 2]], 1), np.stack([m[:, 0], v[:, 1], m[:, 1]], 1),
+                np.stack([m[:, 2], m[:, 1], v[:, 2]], 1), np.stack([m[:, 0], m[:, 1], m[:, 2]], 1)]
+    return np.concatenate(out).astype(np.int64)

@@ -1,0 +1,611 @@
+# Copyright 2026 The pose_tracker Authors. Apache-2.0.
+"""
+ROS 2 node `pose_tracker_node`: RGB-D in, object pose out.
+
+Subscribes (relative names, remap them; sensor-data QoS):
+
+* `rgb/image_raw` (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8),
+* `depth/image_raw` (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the colour camera),
+* `rgb/camera_info` (sensor_msgs/CameraInfo of the colour camera; `k` is used),
+* `~/initial_pose` (geometry_msgs/PoseStamped, object -> camera in the camera frame).
+
+Publishes `~/pose` (geometry_msgs/PoseStamped, header = the RGB image's), /tf (image frame ->
+object_frame), `~/marker` (visualization_msgs/Marker of the mesh, latched), `~/overlay`
+(sensor_msgs/Image rgb8, optional) and /diagnostics (1 Hz). Service `~/reset` (std_srvs/Trigger)
+forgets the pose. RGB and depth are matched by approximate time (message_filters when installed,
+otherwise `pose_tracker.ros.sync`); camera_info is not synchronised: its latest value is used.
+
+The tracker is built by a factory (see `TrackerSetup`), so tests run the node with a fake.
+"""
+
+from dataclasses import dataclass
+import functools
+import os
+import time
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+from pose_tracker.errors import FrameError, MeshError, PoseTrackerError, WeightsError
+from pose_tracker.ros import conversions as conv
+from pose_tracker.ros import diagnostics as diag
+from pose_tracker.ros import params as P
+from pose_tracker.ros.markers import DisplayMesh, mesh_marker
+from pose_tracker.ros.overlay import draw_overlay, subsample_points
+from pose_tracker.ros.sync import ApproximateTimeSync
+from pose_tracker.ros.tf_publisher import TfPublisher
+
+#: Input topics (relative: they follow the node's namespace and remappings).
+RGB_TOPIC = "rgb/image_raw"
+DEPTH_TOPIC = "depth/image_raw"
+CAMERA_INFO_TOPIC = "rgb/camera_info"
+#: A stamp this much older than the newest one on its topic is a restart (bag loop), seconds.
+TIME_JUMP_S = 1.0
+
+
+@dataclass
+class TrackerSetup:
+    """
+    What a tracker factory returns: how to build the tracker, and the mesh to display.
+
+    Attributes
+    ----------
+    build
+        `build(K, (H, W)) -> tracker`, called on the first valid camera_info. The tracker
+        implements the `pose_tracker.tracker.Tracker` API: `staging.rgb` (H,W,3) uint8,
+        `staging.depth` (H,W) float32 m, `reset(pose)`, `track_staged() -> result` with
+        `pose` (4,4), `quality` float, `ms` float, and `set_camera(K, (H, W))`.
+    mesh
+        the object's geometry in the original mesh frame, metres, for the marker, the
+        overlay and the jump check; None disables those.
+
+    """
+
+    build: Callable[[np.ndarray, Tuple[int, int]], Any]
+    mesh: Optional[DisplayMesh] = None
+
+
+#: `factory(params) -> TrackerSetup`; called once in the node's constructor. It should load and
+#: check everything that can be wrong (mesh, weights, device) and raise PoseTrackerError.
+TrackerFactory = Callable[[P.TrackerParams], TrackerSetup]
+
+
+def default_tracker_factory(params: P.TrackerParams) -> TrackerSetup:
+    """
+    Load the mesh and the weights now; build `pose_tracker.tracker.Tracker` lazily.
+
+    Raises
+    ------
+    MeshError
+        mesh_path empty, missing, unreadable or not in metres.
+    WeightsError
+        weights missing, corrupt or of an unknown architecture.
+    PoseTrackerError
+        the device cannot be used.
+
+    """
+    if not params.mesh_path:
+        raise MeshError("the mesh_path parameter is empty: give the object's mesh file "
+                        "(e.g. --ros-args -p mesh_path:=/path/to/object.obj)")
+    if not os.path.isfile(params.mesh_path):
+        raise MeshError(f"mesh file not found: '{params.mesh_path}' (mesh_path parameter)")
+    # Imported here: torch is heavy and tests with a fake tracker do not need it.
+    from pose_tracker.mesh import load_mesh
+    from pose_tracker.network.checkpoint import load_refiner
+    from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker, resolve_device
+
+    try:
+        mesh = (load_mesh(params.mesh_path) if params.mesh_scale == 0.0
+                else load_mesh(params.mesh_path, params.mesh_scale))
+    except PoseTrackerError:
+        raise
+    except Exception as e:
+        raise MeshError(f"cannot load mesh '{params.mesh_path}': {e}") from e
+    weights_path = params.weights_path or str(DEFAULT_WEIGHTS)
+    if not os.path.isfile(weights_path):
+        raise WeightsError(
+            f"refiner weights not found: '{weights_path}'" + (
+                "" if params.weights_path else
+                " (the shipped weights are missing from this install; set weights_path)"))
+    try:
+        model = load_refiner(weights_path)
+    except PoseTrackerError:
+        raise
+    except Exception as e:
+        raise WeightsError(f"cannot load refiner weights '{weights_path}': {e}") from e
+    try:
+        device = str(resolve_device(params.device))
+    except RuntimeError as e:
+        raise PoseTrackerError(str(e)) from e
+    # The display mesh is the tracker's, back in the original file frame (the frame of the
+    # published poses): one load, and the marker matches what is tracked.
+    display = DisplayMesh(np.asarray(mesh.vertices, np.float64) + np.asarray(mesh.center),
+                          np.asarray(mesh.faces), os.path.abspath(params.mesh_path),
+                          params.mesh_scale if params.mesh_scale > 0 else 1.0,
+                          float(mesh.diameter))
+
+    def build(K: np.ndarray, image_size: Tuple[int, int]):
+        return Tracker(mesh, K, image_size, weights=model, device=device,
+                       iterations=params.iterations, use_cuda_graph=params.use_cuda_graph)
+
+    return TrackerSetup(build=build, mesh=display)
+
+
+class _OnceLog:
+    """Log each kind of problem once (until `clear`), keeping a record for tests."""
+
+    def __init__(self, logger):
+        self._logger = logger
+        self._seen = set()
+        self.records = []  # (key, level, message) of every emitted line
+
+    def __call__(self, key: str, level: str, message: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        self.records.append((key, level, message))
+        getattr(self._logger, level)(message)
+        return True
+
+    def clear(self, *keys: str) -> None:
+        for key in keys:
+            self._seen.discard(key)
+
+    def count(self, key: str) -> int:
+        return sum(1 for k, _, _ in self.records if k == key)
+
+
+def _import_message_filters():
+    try:
+        import message_filters
+    except ImportError:
+        return None
+    return message_filters
+
+
+class PoseTrackerNode(Node):
+    """
+    The pose tracker node.
+
+    Parameters
+    ----------
+    tracker_factory
+        `factory(params) -> TrackerSetup`; None = `default_tracker_factory`
+        (real mesh, weights and `pose_tracker.tracker.Tracker`).
+    node_name
+        default node name (remappable with `__node:=`).
+    use_message_filters
+        use message_filters' synchroniser when it is installed; False
+        always uses `pose_tracker.ros.sync`.
+    **node_kwargs
+        passed to `rclpy.node.Node` (context, namespace, parameter_overrides, ...).
+
+    Raises
+    ------
+    ValueError
+        an invalid parameter value.
+    PoseTrackerError
+        the factory could not load the mesh, the weights or the device.
+
+    """
+
+    def __init__(self, tracker_factory: Optional[TrackerFactory] = None,
+                 node_name: str = "pose_tracker", use_message_filters: bool = True,
+                 **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        try:
+            self._setup(tracker_factory or default_tracker_factory, use_message_filters)
+        except BaseException:
+            self.destroy_node()
+            raise
+
+    # ------------------------------------------------------------------ construction
+    def _setup(self, factory: TrackerFactory, use_message_filters: bool) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_srvs.srv import Trigger
+        from visualization_msgs.msg import Marker
+
+        self._log = _OnceLog(self.get_logger())
+        self.params = P.declare(self)
+        setup = factory(self.params)
+        self._build = setup.build
+        self.mesh = setup.mesh
+        self._overlay_points = (subsample_points(self.mesh.vertices) if self.mesh is not None
+                                else np.zeros((0, 3)))
+
+        self.tracker = None
+        self._K: Optional[np.ndarray] = None
+        self._size: Optional[Tuple[int, int]] = None
+        self._camera_info_problem: Optional[str] = None
+        self._build_failed = False
+        self._has_pose = False
+        self._pending_pose: Optional[np.ndarray] = None
+        self._last_pose: Optional[np.ndarray] = None
+        self._low_quality = 0
+        self._lost = False
+        self._last_stamp_ns: Optional[int] = None
+        self._newest_ns = [None, None]
+        self._frame_id = ""
+        self.stats = diag.NodeStats()
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                              history=HistoryPolicy.KEEP_LAST)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             history=HistoryPolicy.KEEP_LAST,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._pose_pub = self.create_publisher(PoseStamped, "~/pose", reliable)
+        self._overlay_pub = self.create_publisher(
+            Image, "~/overlay", QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE))
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._marker_pub = self.create_publisher(Marker, "~/marker", latched)
+        self._tf = TfPublisher(self) if self.params.publish_tf else None
+
+        mf = _import_message_filters() if use_message_filters else None
+        self.sync = None
+        self._mf_sync = None
+        if mf is not None:
+            subs = [mf.Subscriber(self, Image, topic, qos_profile=qos_profile_sensor_data)
+                    for topic in (RGB_TOPIC, DEPTH_TOPIC)]
+            # Registered before the synchroniser's own callback, so a time jump clears its
+            # queues before the new message is queued.
+            for i, sub in enumerate(subs):
+                sub.registerCallback(self._on_raw_image_mf, i)
+            self._mf_sync = mf.ApproximateTimeSynchronizer(
+                subs, self.params.sync_queue_size, self.params.sync_slop)
+            self._mf_sync.registerCallback(self._on_frame)
+            self._mf_subs = subs
+            self.sync_backend = "message_filters"
+        else:
+            self.sync = ApproximateTimeSync(
+                2, self.params.sync_queue_size, self.params.sync_slop, self._on_frame,
+                loop_threshold=TIME_JUMP_S, on_reset=self._on_time_jump)
+            self._image_subs = [
+                self.create_subscription(Image, topic, functools.partial(self._on_image, i),
+                                         qos_profile_sensor_data)
+                for i, topic in enumerate((RGB_TOPIC, DEPTH_TOPIC))]
+            self.sync_backend = "pose_tracker.ros.sync"
+        self._info_sub = self.create_subscription(
+            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data)
+        self._pose_sub = self.create_subscription(
+            PoseStamped, "~/initial_pose", self._on_initial_pose, reliable)
+        self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
+
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+        if self.params.publish_marker and self.mesh is not None:
+            self._marker_pub.publish(mesh_marker(self.mesh, self.params.object_frame))
+        if self.params.initial_pose is not None:
+            self._set_pose(conv.pose_from_list(self.params.initial_pose), "initial_pose parameter")
+        self.get_logger().info(
+            f"pose tracker ready: waiting for {self._topic(RGB_TOPIC)}, "
+            f"{self._topic(DEPTH_TOPIC)}, {self._topic(CAMERA_INFO_TOPIC)} "
+            f"(sync: {self.sync_backend}, slop {self.params.sync_slop} s, "
+            f"TF: {self._tf.backend if self._tf else 'off'})")
+
+    def _topic(self, name: str) -> str:
+        return self.resolve_topic_name(name)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> str:
+        """Tracking state, one of the `pose_tracker.ros.diagnostics` states."""
+        if self.tracker is None:
+            return diag.WAITING_FOR_CAMERA_INFO
+        if not self._has_pose:
+            return diag.WAITING_FOR_POSE
+        return diag.LOST if self._lost else diag.TRACKING
+
+    def _set_pose(self, T: np.ndarray, source: str) -> None:
+        """Start (or restart) tracking from pose T (object -> camera, metres)."""
+        self._has_pose = True
+        self._lost = False
+        self._low_quality = 0
+        self._last_pose = np.array(T, dtype=np.float64)
+        self._log.clear("no_initial_pose")
+        if self.tracker is not None:
+            self.tracker.reset(self._last_pose)
+            self._pending_pose = None
+        else:
+            self._pending_pose = self._last_pose
+        t = self._last_pose[:3, 3]
+        self.get_logger().info(
+            f"initial pose from {source}: t = [{t[0]:.3f}, {t[1]:.3f}, {t[2]:.3f}] m; tracking")
+
+    def clear_pose(self) -> None:
+        """Forget the pose: nothing is tracked until a new initial pose arrives."""
+        self._has_pose = False
+        self._lost = False
+        self._pending_pose = None
+        self._last_pose = None
+        self._low_quality = 0
+        self._log.clear("no_initial_pose")
+
+    def _declare_lost(self, why: str) -> None:
+        self._lost = True
+        self.get_logger().warning(
+            f"object LOST: {why}. Pose publishing stopped until a new initial pose arrives on "
+            f"{self._topic('~/initial_pose')} (or the initial_pose parameter is set).")
+
+    def _reject(self, kind: str, message: str, level: str = "warning") -> None:
+        """Skip the current frame for `kind`, logging the first occurrence only."""
+        self.stats.skip(kind, time.monotonic())
+        self._log(kind, level, f"{message} -- skipping such frames (reported once; counted on "
+                               "/diagnostics)")
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, index: int, msg) -> None:
+        self.sync.add(index, conv.stamp_to_ns(msg.header.stamp), msg)
+
+    def _on_raw_image_mf(self, msg, index: int) -> None:
+        """Time-jump detection for the message_filters path (called before its queueing)."""
+        stamp = conv.stamp_to_ns(msg.header.stamp)
+        newest = self._newest_ns[index]
+        if newest is not None and stamp < newest - int(TIME_JUMP_S * 1e9):
+            for queue in getattr(self._mf_sync, "queues", []):
+                queue.clear()  # in place: message_filters holds references to these dicts
+            self._newest_ns = [None, None]
+            self._on_time_jump(index, stamp, newest)
+        if self._newest_ns[index] is None or stamp > self._newest_ns[index]:
+            self._newest_ns[index] = stamp
+
+    def _on_time_jump(self, index: int, stamp_ns: int, newest_ns: int) -> None:
+        self.stats.skip("time_backwards", time.monotonic())
+        self._last_stamp_ns = None
+        topic = (RGB_TOPIC, DEPTH_TOPIC)[index]
+        self._log("time_backwards", "warning",
+                  f"time went backwards by {(newest_ns - stamp_ns) / 1e9:.2f} s on "
+                  f"{self._topic(topic)} (bag played in a loop? driver restart?): synchroniser "
+                  "reset (reported once; counted on /diagnostics)")
+
+    def _on_camera_info(self, msg) -> None:
+        try:
+            K, size = conv.camera_info_to_k(msg)
+        except FrameError as e:
+            self._camera_info_problem = str(e)
+            self._log(getattr(e, "kind", "camera_info"), "warning",
+                      f"{e} -- ignoring camera_info (reported once)")
+            return
+        self._camera_info_problem = None
+        if self.tracker is None:
+            if self._build_failed:
+                return
+            try:
+                self.tracker = self._build(K, size)
+            except Exception as e:  # a tracker that cannot be built must not kill the node
+                self._build_failed = True
+                self.get_logger().error(f"cannot build the tracker for K={K.tolist()}, "
+                                        f"size {size[1]}x{size[0]}: {e}")
+                return
+            self._K, self._size = K, size
+            self.get_logger().info(f"tracker ready for {size[1]}x{size[0]} images, "
+                                   f"fx={K[0, 0]:.1f} fy={K[1, 1]:.1f}")
+            if self._pending_pose is not None:
+                self.tracker.reset(self._pending_pose)
+                self._pending_pose = None
+            return
+        if size != self._size or not np.allclose(K, self._K, rtol=1e-6, atol=1e-6):
+            try:
+                self.tracker.set_camera(K, size)
+            except Exception as e:
+                self._log("set_camera", "error", f"cannot switch the tracker to the new "
+                                                 f"camera_info: {e}")
+                return
+            self.get_logger().info(f"camera_info changed: now {size[1]}x{size[0]}, "
+                                   f"fx={K[0, 0]:.1f} fy={K[1, 1]:.1f}")
+            self._K, self._size = K, size
+
+    def _on_initial_pose(self, msg) -> None:
+        try:
+            T = conv.pose_to_matrix(msg.pose)
+        except FrameError as e:
+            self._log("initial_pose_invalid", "warning", f"ignoring initial pose: {e}")
+            return
+        frame = msg.header.frame_id
+        if frame and self._frame_id and frame != self._frame_id:
+            self._log("initial_pose_frame", "warning",
+                      f"initial pose is in frame '{frame}' but the images are in "
+                      f"'{self._frame_id}': no TF lookup is done, the pose is used as "
+                      "object -> camera as given")
+        self._set_pose(T, f"{self._topic('~/initial_pose')}")
+
+    def _on_reset(self, request, response):
+        self.clear_pose()
+        response.success = True
+        response.message = "pose cleared: waiting for a new initial pose"
+        self.get_logger().info("reset: " + response.message)
+        return response
+
+    def _validate_parameters(self, parameters):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for p in parameters:
+            value = p.value
+            if p.name == "initial_pose" and value is not None:
+                value = list(value)
+                if not value:
+                    return SetParametersResult(
+                        successful=False,
+                        reason="initial_pose cannot be emptied: call ~/reset to clear the pose")
+            reason = P.validate(p.name, value)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters) -> None:
+        for p in parameters:
+            if p.name not in P.PARAMETERS_BY_NAME:
+                continue
+            value = p.value
+            if p.name == "initial_pose":
+                value = tuple(float(v) for v in value) if value is not None else None
+                setattr(self.params, p.name, value)
+                if value is not None:
+                    self._set_pose(conv.pose_from_list(value), "initial_pose parameter")
+                continue
+            setattr(self.params, p.name, value)
+            if p.name == "publish_tf" and value and self._tf is None:
+                self._tf = TfPublisher(self)
+
+    # ------------------------------------------------------------------ the frame
+    def _on_frame(self, rgb, depth) -> None:
+        """Process one synchronised RGB-D pair."""
+        self.stats.frames_received += 1
+        now = time.monotonic()
+        stamp_ns = conv.stamp_to_ns(rgb.header.stamp)
+        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
+            # Only reachable with message_filters (our synchroniser drops these itself).
+            self.stats.skip("late", now)
+            return
+        self._last_stamp_ns = stamp_ns
+        self._frame_id = rgb.header.frame_id
+        tracker = self.tracker
+        if tracker is None:
+            if self._camera_info_problem is not None:
+                self.stats.skip("camera_info", now)
+            else:
+                self.stats.skip("no_camera_info", now)
+                self._log("no_camera_info", "info",
+                          f"images arrive but no camera_info yet on "
+                          f"{self._topic(CAMERA_INFO_TOPIC)}: waiting for it")
+            return
+        try:
+            conv.check_pair(rgb, depth)
+            conv.rgb_into(tracker.staging.rgb, rgb)
+            conv.depth_into(tracker.staging.depth, depth)
+            conv.check_depth_content(tracker.staging.depth, P.MAX_PLAUSIBLE_MEDIAN_DEPTH)
+        except FrameError as e:
+            self._reject(getattr(e, "kind", "frame"), str(e))
+            return
+        if not self._has_pose:
+            self.stats.skip("no_initial_pose", now)
+            self._log("no_initial_pose", "info",
+                      f"no initial pose yet: nothing is tracked until one arrives on "
+                      f"{self._topic('~/initial_pose')} (geometry_msgs/PoseStamped, object -> "
+                      "camera) or the initial_pose parameter is set")
+            return
+        if self._lost:
+            self.stats.skip("lost", now)
+            return
+        try:
+            result = tracker.track_staged()
+        except PoseTrackerError as e:
+            self._reject("tracker", f"tracker rejected the frame: {e}")
+            return
+        except Exception as e:
+            self._reject("tracker_exception", f"tracker failed: {type(e).__name__}: {e}",
+                         level="error")
+            return
+        pose = np.asarray(result.pose, dtype=np.float64).reshape(4, 4)
+        quality = float(result.quality)
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+        self.stats.tracked(now, latency_ms, float(result.ms), quality)
+        if not self._accept(pose, quality):
+            return
+        self._publish(rgb.header, pose)
+
+    def _accept(self, pose: np.ndarray, quality: float) -> bool:
+        """Update the tracking state with a new result; False = do not publish it."""
+        if not np.all(np.isfinite(pose)):
+            self._declare_lost("the tracker returned a non-finite pose")
+            return False
+        diameter = self.mesh.diameter if self.mesh is not None else 0.0
+        if self._last_pose is not None and diameter > 0 and self.params.max_jump > 0:
+            jump = float(np.linalg.norm(pose[:3, 3] - self._last_pose[:3, 3]))
+            if jump > self.params.max_jump * diameter:
+                self._declare_lost(
+                    f"the pose jumped {jump:.3f} m in one frame (> {self.params.max_jump:g} x "
+                    f"diameter {diameter:.3f} m), more than the crop can explain")
+                return False
+        if quality < self.params.quality_threshold:
+            self._low_quality += 1
+            if self._low_quality >= self.params.lost_after_frames:
+                self._declare_lost(
+                    f"quality below {self.params.quality_threshold:g} for "
+                    f"{self._low_quality} frames (last {quality:.2f})")
+                return False
+        else:
+            self._low_quality = 0
+        self._last_pose = pose
+        return True
+
+    def _publish(self, header, pose: np.ndarray) -> None:
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import Image
+
+        msg = PoseStamped()
+        msg.header = header
+        msg.pose = conv.matrix_to_pose(pose)
+        self._pose_pub.publish(msg)
+        self.stats.poses_published += 1
+        if self.params.publish_tf and self._tf is not None:
+            if header.frame_id:
+                self._tf.send(conv.matrix_to_transform_stamped(
+                    pose, header.frame_id, self.params.object_frame, header.stamp))
+            else:
+                self._log("no_frame_id", "warning",
+                          "images have an empty header.frame_id: TF is not published")
+        if self.params.publish_overlay and self._overlay_pub.get_subscription_count() > 0:
+            box = ((self.mesh.vertices.min(0), self.mesh.vertices.max(0))
+                   if self.mesh is not None and len(self.mesh.vertices) else (None, None))
+            axis = 0.5 * self.mesh.diameter if self.mesh is not None else 0.0
+            img = draw_overlay(self.tracker.staging.rgb, self._overlay_points, pose, self._K,
+                               box[0], box[1], axis)
+            out = Image()
+            out.header = header
+            out.height, out.width, out.step, data = conv.rgb_to_image_bytes(img)
+            out.encoding = "rgb8"
+            out.data = data
+            self._overlay_pub.publish(out)
+
+    # ------------------------------------------------------------------ diagnostics
+    def publish_diagnostics(self) -> None:
+        """Publish one diagnostic_msgs/DiagnosticArray on /diagnostics."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        status = diag.diagnostic_status(
+            self.stats, self.state, time.monotonic(), f"{self.get_name()}: tracking",
+            hardware_id=self._frame_id,
+            sync_dropped=dict(self.sync.stats.dropped) if self.sync is not None else None,
+            extra={"sync": self.sync_backend,
+                   "tf": self._tf.backend if self._tf is not None else "off"})
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self._diag_pub.publish(msg)
+
+
+def main(args=None) -> None:
+    """Entry point of `pose_tracker_node`; exits with status 1 when it cannot start."""
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    try:
+        node = PoseTrackerNode()
+    except (PoseTrackerError, ValueError) as e:
+        rclpy.logging.get_logger("pose_tracker").fatal(f"cannot start: {e}")
+        rclpy.try_shutdown()
+        raise SystemExit(1)
+    except Exception as e:  # e.g. rclpy's InvalidParameterValueException
+        rclpy.logging.get_logger("pose_tracker").fatal(
+            f"cannot start: {type(e).__name__}: {e}")
+        rclpy.try_shutdown()
+        raise SystemExit(1)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

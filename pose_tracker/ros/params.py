@@ -1,0 +1,165 @@
+# Copyright 2026 The pose_tracker Authors. Apache-2.0.
+"""
+Parameters of the pose tracker node: one table with defaults, descriptions and limits.
+
+`PARAMETERS` is the single source of truth: the node declares from it, config/tracker.yaml
+mirrors its defaults (a test checks that), and the README/report lists it. Read-only parameters
+are those that would need the tracker, the mesh or the subscriptions rebuilt.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+#: Largest median depth, metres, a frame may have before it is taken for a units error.
+MAX_PLAUSIBLE_MEDIAN_DEPTH = 20.0
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """
+    One declared parameter.
+
+    Attributes
+    ----------
+    name
+        parameter name.
+    default
+        default value; its Python type fixes the ROS type. None = a double array
+        without a default (left unset).
+    description
+        what it does, units.
+    read_only
+        True when it cannot change after start-up.
+    limits
+        (min, max) inclusive for numbers, None for no limit.
+
+    """
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    limits: Optional[Tuple[float, float]] = None
+
+
+PARAMETERS = (
+    ParamSpec("mesh_path", "", "Path of the object's CAD mesh (.obj/.ply/.stl/...), required."),
+    ParamSpec("mesh_scale", 0.0,
+              "Factor from mesh units to metres; 0 = the mesh is in metres (a mesh that looks "
+              "like millimetres is refused: set 0.001 for it).", limits=(0.0, 1000.0)),
+    ParamSpec("weights_path", "",
+              "Refiner checkpoint; empty = the shipped pose_tracker/weights/refiner_small.pt."),
+    ParamSpec("iterations", 2, "Refinement iterations per frame.", limits=(1, 16)),
+    ParamSpec("device", "auto", "Torch device: auto (CUDA when available), cpu or cuda."),
+    ParamSpec("use_cuda_graph", True, "Capture the per-frame step in one CUDA graph (CUDA only)."),
+    ParamSpec("object_frame", "object", "TF child frame id of the tracked object."),
+    ParamSpec("publish_tf", True, "Broadcast image frame -> object_frame on /tf.",
+              read_only=False),
+    ParamSpec("publish_marker", True,
+              "Publish the mesh as a latched visualization_msgs/Marker on ~/marker."),
+    ParamSpec("publish_overlay", False,
+              "Publish ~/overlay: the RGB image with the projected mesh drawn on it (debug).",
+              read_only=False),
+    ParamSpec("sync_slop", 0.02,
+              "Largest stamp difference between matched RGB and depth images, seconds.",
+              limits=(0.0, 1.0)),
+    ParamSpec("sync_queue_size", 5, "Messages kept per topic while waiting for a match.",
+              limits=(1, 100)),
+    ParamSpec("initial_pose", None,
+              "Initial object pose [x, y, z, qx, qy, qz, qw] in the camera frame (metres, "
+              "quaternion x,y,z,w), object -> camera; write every number as a float (0.0, not 0). "
+              "Unset = wait for ~/initial_pose. Setting it at run time re-initialises "
+              "tracking.", read_only=False),
+    ParamSpec("quality_threshold", 0.3,
+              "Tracking quality (share of the rendered object supported by the depth, 0..1) "
+              "below which a frame counts as bad.", read_only=False, limits=(0.0, 1.0)),
+    ParamSpec("lost_after_frames", 10,
+              "Consecutive bad frames after which the object is declared LOST.",
+              read_only=False, limits=(1, 10000)),
+    ParamSpec("max_jump", 0.5,
+              "Largest translation between two published poses, in mesh diameters; a larger "
+              "jump means LOST.", read_only=False, limits=(0.0, 100.0)),
+)
+
+PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+@dataclass
+class TrackerParams:
+    """Values of the node's parameters (see `PARAMETERS` for their meaning)."""
+
+    mesh_path: str = ""
+    mesh_scale: float = 0.0
+    weights_path: str = ""
+    iterations: int = 2
+    device: str = "auto"
+    use_cuda_graph: bool = True
+    object_frame: str = "object"
+    publish_tf: bool = True
+    publish_marker: bool = True
+    publish_overlay: bool = False
+    sync_slop: float = 0.02
+    sync_queue_size: int = 5
+    initial_pose: Optional[Tuple[float, ...]] = None
+    quality_threshold: float = 0.3
+    lost_after_frames: int = 10
+    max_jump: float = 0.5
+
+
+def validate(name: str, value: Any) -> Optional[str]:
+    """Check one parameter value; returns the reason it is invalid, or None when valid."""
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return None
+    if name == "device" and value not in DEVICES:
+        return f"device must be one of {', '.join(DEVICES)}, got '{value}'"
+    if name == "object_frame" and not str(value).strip():
+        return "object_frame must not be empty"
+    if name == "initial_pose" and value is not None:
+        from pose_tracker.ros.conversions import pose_from_list
+        try:
+            pose_from_list(value)
+        except ValueError as e:
+            return str(e)
+    if spec.limits is not None and value is not None:
+        lo, hi = spec.limits
+        if not lo <= value <= hi:
+            return f"{name} must be in [{lo}, {hi}], got {value}"
+    return None
+
+
+def declare(node) -> TrackerParams:
+    """
+    Declare every parameter on an rclpy node and return their values.
+
+    Raises
+    ------
+    ValueError
+        a value is invalid (the message says which and why).
+
+    """
+    from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor)
+    from rclpy.parameter import Parameter
+
+    values = {}
+    for spec in PARAMETERS:
+        desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        if spec.limits is not None and isinstance(spec.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.limits[0]), to_value=float(spec.limits[1]))]
+        elif spec.limits is not None and isinstance(spec.default, int) and not isinstance(
+                spec.default, bool):
+            desc.integer_range = [IntegerRange(
+                from_value=int(spec.limits[0]), to_value=int(spec.limits[1]), step=1)]
+        default = Parameter.Type.DOUBLE_ARRAY if spec.default is None else spec.default
+        param = node.declare_parameter(spec.name, default, desc)
+        value = param.value
+        if spec.name == "initial_pose":
+            value = tuple(float(v) for v in value) if value is not None and len(value) else None
+        reason = validate(spec.name, value)
+        if reason is not None:
+            raise ValueError(f"parameter {reason}")
+        values[spec.name] = value
+    return TrackerParams(**values)
