@@ -163,12 +163,8 @@ def run(args) -> dict:
     pose = np.eye(4)
     pose[:3, 3] = [0.02, -0.01, 0.6]
     results = {}
-    modes = [("eager", False, "none")]
-    if dev.type == "cuda":
-        modes.append(("graph", True, "none"))
-        if args.compile != "none":
-            modes.append(("graph_compiled", True, args.compile))
-    for mode, graph, compile_mode in modes:
+
+    def measure(mode: str, graph: bool, compile_mode: str) -> Dict[str, float]:
         tracker = Tracker(mesh, K_DEFAULT, rgb.shape[:2], weights=model, device=args.device,
                           iterations=args.iterations, use_cuda_graph=graph,
                           half=not args.fp32, compile=compile_mode)
@@ -181,12 +177,27 @@ def run(args) -> dict:
             tracker.reset(pose)
             tracker.track_staged()
 
-        results[mode] = summarize(time_callable(frame, dev, repeat, warmup=3))
+        timing = summarize(time_callable(frame, dev, repeat, warmup=3))
         if mode == "eager":
             results["stages"] = stage_benchmarks(tracker, repeat)
             results["faces"] = int(len(tracker.mesh.faces))
             results["dtype"] = str(next(tracker.network.parameters()).dtype)
             results["raster_window"] = int(getattr(tracker.renderer, "window", 0))
+        return timing
+
+    modes = [("eager", False, "none")]
+    if dev.type == "cuda":
+        modes.append(("graph", True, "none"))
+        if args.compile != "none":
+            modes.append(("graph_compiled", True, args.compile))
+    for mode, graph, compile_mode in modes:
+        if compile_mode == "none":
+            results[mode] = measure(mode, graph, compile_mode)
+            continue
+        try:
+            results[mode] = measure(mode, graph, compile_mode)
+        except Exception as exc:  # a compiler failure must not hide the other numbers
+            results["compile_error"] = f"{type(exc).__name__}: {exc}"[:500]
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
     # The graph the user asked for: compiled when --compile was given, else the plain capture.
     best_graph = results.get("graph_compiled", results.get("graph", {}))
@@ -202,6 +213,7 @@ def run(args) -> dict:
         "graph_ms_median": best_graph.get("ms_median"),
         "graph_ms_p99": best_graph.get("ms_p99"),
         "stages": results["stages"],
+        "compile_error": results.get("compile_error"),
     }
     if report["graph_ms_median"]:
         report["speedup_graph_vs_eager"] = report["eager_ms_median"] / report["graph_ms_median"]

@@ -106,7 +106,7 @@ class Tracker:
             raise ValueError(f"compile must be 'none', 'network' or 'step', got {compile!r}")
         self.compile = compile if cuda else "none"
         if self.compile == "network":
-            self.network = torch.compile(self.network, mode="max-autotune-no-cudagraphs")
+            self.network = torch.compile(self.network, dynamic=False)
         self._track_step = self._make_step()
         self._center = torch.as_tensor(mesh.center, dtype=torch.float64)
         self._graph: Optional[torch.cuda.CUDAGraph] = None
@@ -125,7 +125,7 @@ class Tracker:
         if self.compile == "step":
             # Inductor fuses the many small elementwise kernels (depth filters, edge functions,
             # normalisation) that make the eager step launch-bound; the CUDA graph is ours.
-            return torch.compile(step, mode="max-autotune-no-cudagraphs", dynamic=False)
+            return torch.compile(step, dynamic=False)
         return step
 
     def set_camera(self, K, image_size: Tuple[int, int]) -> None:

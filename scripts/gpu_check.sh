@@ -21,10 +21,10 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 
-python3 -m pytest -q -ra -p no:cacheprovider test -m "not linter and not ros" \
-  -k "gpu or graph or cuda" 2>&1 | tee "$OUT/gpu_tests.log"
+# The GPU tests are the *_gpu.py files (each also skips itself without CUDA).
+python3 -m pytest -q -ra -p no:cacheprovider test/*_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${1:-}" = "quick" ] && exit 0
 for faces in 5000 80000; do
   python3 -m pose_tracker.bench --device cuda --faces "$faces" --iterations 2 \
-    --json "$OUT/bench_${faces}.json" 2>&1 | tee -a "$OUT/bench.log"
+    --compile step --json "$OUT/bench_${faces}.json" 2>&1 | tee -a "$OUT/bench.log"
 done

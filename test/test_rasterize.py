@@ -282,3 +282,14 @@ def test_texture_bilinear_wrap():
     tex2 = torch.from_numpy(np.stack([tex, 2 * tex]))
     out2 = texture(tex2, torch.from_numpy(uv).view(1, 1, -1, 2).expand(2, -1, -1, -1))
     torch.testing.assert_close(out2[1], 2 * out[0])
+
+
+def test_gather_rows_matches_indexing():
+    from pose_tracker.render.rasterize import gather_rows
+    for C in (1, 3, 4, 7):  # 4 float32 = 16-byte rows take the element-wise path
+        table = torch.randn(50, C)
+        index = torch.randint(0, 50, (6, 5, 3))
+        assert torch.equal(gather_rows(table, index), table[index])
+    table = torch.randint(0, 100, (20, 2), dtype=torch.int64)  # 16-byte int64 rows
+    index = torch.randint(0, 20, (7,), dtype=torch.int32)
+    assert torch.equal(gather_rows(table, index), table[index.long()])

@@ -302,3 +302,19 @@ def test_sequence_folder_is_readable(tmp_path):
     ok = (uv[:, 0] >= 0) & (uv[:, 0] < 64) & (uv[:, 1] >= 0) & (uv[:, 1] < 48)
     assert ok.mean() > 0.9 and f.mask[uv[ok, 1], uv[ok, 0]].mean() > 0.6
     assert (out / 'mesh.obj').is_file() and (out / 'material_0.png').is_file()
+
+
+def test_render_frames_splits_batches_without_changing_the_result():
+    from pose_tracker.synth.sequence import render_frames
+
+    mesh, _ = random_mesh(shape_rng('test', 0, 1), max_edge_ratio=0.1)
+    mt = scene.MeshTensors.from_mesh(mesh, 'cpu')
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
+    pose = torch.eye(4).repeat(3, 1, 1)
+    pose[:, :3, :3] = random_rotations(3, _gen(2))
+    pose[:, :3, 3] = torch.tensor([0.0, 0.0, 0.6])
+    proj = scene.full_frame_projection(K, 48, 64).expand(3, 4, 4)
+    whole = render_frames(mt, pose, proj, (48, 64), budget_bytes=1e12)
+    split = render_frames(mt, pose, proj, (48, 64), budget_bytes=1.0)  # one frame per call
+    assert whole.mask.sum() > 100
+    assert torch.equal(whole.mask, split.mask) and torch.equal(whole.xyz, split.xyz)

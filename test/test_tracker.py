@@ -112,12 +112,13 @@ def test_real_ycbv_frame_stays_finite_and_close(ycbv):
     seq = Sequence(ycbv / 'sequences' / '0000', '025_mug')
     frame = seq.frame(0)
     mesh = load_mesh(find_mesh(ycbv, '025_mug'))
+    # One iteration: the quality is measured at the pose the iteration started from (the GT).
     tracker = Tracker(mesh, seq.K, seq.image_size, weights=RefineNet(**NARROW).eval(),
-                      device='cpu', iterations=2)
+                      device='cpu', iterations=1)
     tracker.reset(frame.gt_pose)
     result = tracker.track(frame.rgb, frame.depth)
     assert np.all(np.isfinite(result.pose))
-    # Even an untrained network can move the pose by at most 2 x (D/2 per axis, 20 deg).
-    assert np.linalg.norm(result.pose[:3, 3] - frame.gt_pose[:3, 3]) < 2 * mesh.diameter * 1.8
+    # Even an untrained network moves the pose by at most D/2 per axis (and 20 deg) per iteration.
+    assert np.linalg.norm(result.pose[:3, 3] - frame.gt_pose[:3, 3]) < mesh.diameter
     # At the GT pose the rendered mug sits on the observed depth: high quality.
     assert result.quality > 0.5

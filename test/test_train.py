@@ -9,7 +9,7 @@ import torch
 from pose_tracker import train
 
 TINY = ['--device', 'cpu', '--width', 'tiny', '--data', 'tiny', '--batch', '2', '--val-size', '2',
-        '--log-every', '1', '--warmup', '2']
+        '--log-every', '1', '--warmup', '2', '--ckpt-moments', 'fp32', '--shard-mb', '0.1']
 
 
 def _records(path, event='train'):
@@ -22,10 +22,11 @@ def runs(tmp_path_factory):
     a = tmp_path_factory.mktemp('interrupted')
     b = tmp_path_factory.mktemp('straight')
     first = train.main(['--out', str(a), '--steps', '5', '--stop-at', '3'] + TINY)
-    ck3 = torch.load(a / 'ckpt.pt', map_location='cpu', weights_only=False)
+    ck3 = train.load_checkpoint(a)
+    parts3 = sorted(p.name for p in a.glob('ckpt-*.part'))
     second = train.main(['--out', str(a), '--steps', '5', '--resume'] + TINY)
     straight = train.main(['--out', str(b), '--steps', '5'] + TINY)
-    return dict(a=a, b=b, first=first, second=second, straight=straight, ck3=ck3)
+    return dict(a=a, b=b, first=first, second=second, straight=straight, ck3=ck3, parts3=parts3)
 
 
 def test_checkpoint_and_export_written(runs):
@@ -38,6 +39,11 @@ def test_checkpoint_and_export_written(runs):
         assert key in ck
     assert set(ck['val']) >= {'val_t_mm', 'val_r_deg', 'in_t_mm', 'in_r_deg'}
     assert not list(runs['a'].glob('*.tmp'))  # atomic write left nothing behind
+    # sharded: several parts of <= 0.1 MiB, only the latest checkpoint's parts are kept
+    assert len(runs['parts3']) > 1 and all(p.startswith('ckpt-0000003.') for p in runs['parts3'])
+    parts = sorted(runs['a'].glob('ckpt-*.part'))
+    assert parts and all(p.name.startswith('ckpt-0000005.') for p in parts)
+    assert max(p.stat().st_size for p in parts) <= 0.1 * 2 ** 20
     model = load_refiner(runs['a'] / 'refiner_tiny.pt')
     assert model.arch['widths'] == [8, 16, 32, 32]
     assert model.checkpoint_meta['steps'] == 5
@@ -56,10 +62,34 @@ def test_resume_continues_with_identical_data_and_losses(runs):
         assert inter[step]['lr'] == pytest.approx(straight[step]['lr'], rel=1e-9)
     # data of different steps differ
     assert inter[4]['fingerprint'] != inter[5]['fingerprint']
-    wa = torch.load(runs['a'] / 'ckpt.pt', map_location='cpu', weights_only=False)['model']
-    wb = torch.load(runs['b'] / 'ckpt.pt', map_location='cpu', weights_only=False)['model']
+    wa = train.load_checkpoint(runs['a'])['model']
+    wb = train.load_checkpoint(runs['b'])['model']
     for k in wa:
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
+
+
+def test_corrupt_checkpoint_is_detected(tmp_path, runs):
+    import shutil
+
+    for p in list(runs['b'].glob('ckpt*')):
+        shutil.copy(p, tmp_path / p.name)
+    part = sorted(tmp_path.glob('ckpt-*.part'))[0]
+    data = bytearray(part.read_bytes())
+    data[10] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match='corrupt'):
+        train.load_checkpoint(tmp_path)
+
+
+def test_compact_moments_resume_runs(tmp_path):
+    args = [a for a in TINY if a not in ('--ckpt-moments', 'fp32')]
+    train.main(['--out', str(tmp_path), '--steps', '3', '--stop-at', '2'] + args)
+    ck = train.load_checkpoint(tmp_path)
+    moments = [v for st in ck['optimizer']['state'].values() for k, v in st.items()
+               if k in ('exp_avg', 'exp_avg_sq')]
+    assert moments and all(v.dtype == torch.bfloat16 for v in moments)
+    s = train.main(['--out', str(tmp_path), '--steps', '3', '--resume'] + args)
+    assert s['step'] == 3
 
 
 def test_existing_run_needs_resume(runs):
@@ -100,6 +130,12 @@ def test_loss_is_zero_for_perfect_outputs():
 
     loss, lt, lr_ = train.compute_loss(Oracle(), batch, 1.0, 1.0, autocast=False)
     assert float(loss) < 1e-8
+    huber, _, _ = train.compute_loss(Oracle(), batch, 1.0, 1.0, autocast=False, kind='huber')
+    assert float(huber) < 1e-6
+    zero, _, _ = train.compute_loss(lambda A, B: (torch.zeros(2, 3), torch.zeros(2, 3)), batch,
+                                    1.0, 1.0, autocast=False)
+    expected = (batch.trans_target ** 2).mean() + (batch.rot_target ** 2).mean()
+    assert float(zero) == pytest.approx(float(expected), rel=1e-5)
     val = train.validate(Oracle(), [batch], autocast=False)
     assert val['val_t_mm'] < 1e-3 and val['val_r_deg'] < 0.05 and val['in_t_mm'] > 0.1
 

@@ -3,6 +3,8 @@
 
 import torch
 
+from pose_tracker.render.rasterize import gather_rows
+
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     """
@@ -28,21 +30,18 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
         (B,H,W,C) interpolated attributes, dtype of ``attr``.
 
     """
-    B, H, W = rast.shape[:3]
+    B = rast.shape[0]
     F = tri.shape[0]
-    tid_plus1 = rast[..., 3].to(torch.int64)
-    covered = tid_plus1 > 0
-    tid = (tid_plus1 - 1).clamp(0, max(F - 1, 0)).reshape(-1)
-    vid = tri.index_select(0, tid).to(torch.int64)  # (B*H*W, 3)
+    tid_plus1 = rast[..., 3].to(torch.int64)  # (B,H,W)
+    tid = (tid_plus1 - 1).clamp_(0, max(F - 1, 0))
+    vid = gather_rows(tri, tid).to(torch.int64)  # (B,H,W,3)
     if attr.dim() == 2 or attr.shape[0] == 1:
-        table = attr.reshape(attr.shape[-2], attr.shape[-1])
+        a = gather_rows(attr.reshape(attr.shape[-2], attr.shape[-1]), vid)
     else:
         V = attr.shape[1]
-        table = attr.reshape(B * V, attr.shape[-1])
-        vid = vid.view(B, H * W * 3) + torch.arange(B, device=vid.device).view(B, 1) * V
-    C = table.shape[-1]
-    a = table.index_select(0, vid.reshape(-1)).view(B, H, W, 3, C)
-    b0 = rast[..., 0:1].to(attr.dtype)
-    b1 = rast[..., 1:2].to(attr.dtype)
-    out = b0 * a[..., 0, :] + b1 * a[..., 1, :] + (1.0 - b0 - b1) * a[..., 2, :]
-    return torch.where(covered.unsqueeze(-1), out, torch.zeros_like(out))
+        batch = (torch.arange(B, device=vid.device, dtype=torch.int64) * V).view(B, 1, 1, 1)
+        a = gather_rows(attr.reshape(B * V, attr.shape[-1]), vid + batch)  # (B,H,W,3,C)
+    uv = rast[..., :2].to(attr.dtype)
+    bary = torch.cat([uv, 1.0 - uv.sum(dim=-1, keepdim=True)], dim=-1)  # (B,H,W,3)
+    out = (bary.unsqueeze(-1) * a).sum(dim=-2)
+    return torch.where((tid_plus1 > 0).unsqueeze(-1), out, 0.0)

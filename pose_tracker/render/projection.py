@@ -67,6 +67,29 @@ def crop_window_box(crop_tf: torch.Tensor, out_size: int = 160) -> torch.Tensor:
     return uv.reshape(-1, 4)
 
 
+def matmul_exact(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """
+    Multiply small matrices elementwise-and-sum, in the inputs' own precision.
+
+    ``torch.matmul`` on CUDA may use TF32 (``allow_tf32`` / ``set_float32_matmul_precision``)
+    or fp16 under autocast, a 10-bit mantissa that would move projected vertices by a tenth of
+    a crop pixel and depths by a millimetre. Broadcasting a product and summing is never
+    downgraded. Meant for (..,3,3) / (..,4,4) operands.
+
+    Parameters
+    ----------
+    a, b
+        (..., n, k) and (..., k, m), broadcastable batch dimensions.
+
+    Returns
+    -------
+    torch.Tensor
+        (..., n, m) the matrix product.
+
+    """
+    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(dim=-2)
+
+
 def crop_projection(K: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
                     znear: float = 0.001, zfar: float = 100.0) -> torch.Tensor:
     """
@@ -76,6 +99,13 @@ def crop_projection(K: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
     y down, z forward). ``P = P_gl @ diag(1, -1, -1, 1)``: the OpenGL camera flip, then an OpenGL
     projection from K onto the window whose NDC y points down (see the module docstring).
     ``w = z``; ``z/w`` maps ``znear -> -1`` and ``zfar -> +1``.
+
+    For a scale-and-translation ``crop_tf`` (what :func:`pose_tracker.crop.window.crop_window_tf`
+    makes) the window's NDC is affine in crop pixels, ``ndc = 2 c / (S-1) - 1`` (crop pixel 0 at
+    the window's left/top edge -1, S-1 at +1), so the x and y rows are
+    ``(ndc_from_crop @ crop_tf @ K)`` and the w row is the last row of ``crop_tf @ K``, i.e.
+    ``(0, 0, 1)``: this is algebraically FoundationPose's matrix. A perspective ``crop_tf`` is
+    outside that convention (its w row is then used as is). Exact float products (no TF32).
 
     Parameters
     ----------
@@ -99,32 +129,20 @@ def crop_projection(K: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
     K = K.to(crop_tf.dtype)
     if K.dim() == 2:
         K = K.unsqueeze(0)
-    K = K.expand(B, 3, 3)
-    box = crop_window_box(crop_tf, out_size)
-    left, top, right, bottom = box.unbind(-1)
-    fx, skew, cx = K[:, 0, 0], K[:, 0, 1], K[:, 0, 2]
-    fy, cy = K[:, 1, 1], K[:, 1, 2]
-    sx = 1.0 / (right - left)
-    sy = 1.0 / (bottom - top)
-    zero = torch.zeros_like(fx)
-    depth = zfar - znear
-    q = -(zfar + znear) / depth
-    qn = -2.0 * zfar * znear / depth
-    # Rows act on OpenGL camera coordinates (x, -y, -z, 1).
-    proj_gl = torch.stack([
-        torch.stack([2 * fx * sx, -2 * skew * sx, (left + right - 2 * cx) * sx, zero], -1),
-        torch.stack([zero, -2 * fy * sy, (top + bottom - 2 * cy) * sy, zero], -1),
-        torch.stack([zero, zero, zero + q, zero + qn], -1),
-        torch.stack([zero, zero, zero - 1, zero], -1),
-    ], dim=1)
-    gl_flip = torch.ones(4, dtype=crop_tf.dtype, device=crop_tf.device)
-    gl_flip[1:3] = -1.0
-    return proj_gl * gl_flip  # == proj_gl @ diag(gl_flip): scales the columns
+    ck = matmul_exact(crop_tf, K.expand(B, 3, 3))  # camera -> homogeneous crop pixels
+    w_row = ck[:, 2:3]
+    xy_rows = ck[:, :2] * (2.0 / (out_size - 1)) - w_row  # crop pixels -> window NDC
+    xyw = torch.nn.functional.pad(torch.cat([xy_rows, w_row], dim=1), (0, 1))  # (B,3,4)
+    # Depth row of the OpenGL projection, for OpenCV z (= -z_gl): z/w = -1 at znear, +1 at zfar.
+    z_row = torch.zeros_like(xyw[:, :1])
+    z_row[..., 2:3] = (zfar + znear) / (zfar - znear)
+    z_row[..., 3:4] = -2.0 * zfar * znear / (zfar - znear)
+    return torch.cat([xyw[:, :2], z_row, xyw[:, 2:]], dim=1)
 
 
 def transform_points(mtx: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """
-    Apply (B,4,4) matrices to 3D points in homogeneous coordinates.
+    Apply (B,4,4) matrices to 3D points in homogeneous coordinates (exact float products).
 
     Parameters
     ----------
@@ -139,6 +157,5 @@ def transform_points(mtx: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         (B,V,4) homogeneous transformed points, ``mtx @ [p, 1]``.
 
     """
-    ones = torch.ones_like(pos[..., :1])
-    pos_h = torch.cat([pos, ones], dim=-1)
-    return torch.matmul(pos_h, mtx.transpose(-1, -2))
+    lin = (pos.unsqueeze(-2) * mtx[..., :3].unsqueeze(-3)).sum(dim=-1)  # (B,V,4)
+    return lin + mtx[..., 3].unsqueeze(-2)

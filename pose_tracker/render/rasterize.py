@@ -12,8 +12,10 @@ Algorithm (fixed shapes, no host sync, no data-dependent control flow, same code
 
 1. Vertices are snapped to a 1/16 pixel grid, as nvdiffrast's rasterizer (and GPU hardware)
    does: its rounding of NDC * 8 * size, half to even. With snapped coordinates every edge
-   function below is exact in float32, so coverage is watertight by construction and equals
-   nvdiffrast's (barycentrics are still computed from the unsnapped positions, in step 4).
+   function below is exact in float32 (for triangles within a few thousand pixels of the image),
+   so coverage is watertight by construction and equals nvdiffrast's (measured: identical
+   coverage and triangle ids on YCB meshes); barycentrics are still computed from the unsnapped
+   positions, in step 5.
 2. Per triangle, a fixed ``window x window`` block of candidate pixels anchored at the first pixel
    centre inside its screen bounding box (clamped to the image).
 3. Edge functions evaluated for all candidates as (value at the anchor) + i * d/dx + j * d/dy
@@ -39,8 +41,10 @@ Limits:
   :func:`pose_tracker.render.renderer.window_for_mesh`).
 * Triangles with any vertex at w <= 0 (at or behind the camera plane) are discarded, not clipped.
   Pixels are not clipped against the near/far planes either (z/w is only clamped).
-* Memory: about 100 bytes per candidate, i.e. B * F * window^2 * 100 bytes (160 MB for 25k faces,
-  window 8, batch 1).
+* Memory: about 45 bytes per candidate, i.e. B * F * window^2 * 45 bytes (measured on CUDA:
+  95 MB peak for 27k faces, window 9, batch 1).
+* Speed (H100, torch 2.11, batch 1, 160x160, replayed CUDA graph): 0.32 ms for 18k faces
+  (window 8), 0.41 ms for 27k faces (window 9); about 1 ms at batch 8.
 * Triangle ids are exact in the float32 output up to 2^24 faces.
 """
 
@@ -59,8 +63,9 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """
     Return ``table[index]``: rows of a (R,C) table for an integer index of any shape.
 
-    Advanced indexing, not ``index_select``: on CUDA (torch 2.11) index_select of a few thousand
-    16-byte rows by ~10^5 indices took 35-48 us against a few us for this.
+    On CUDA (torch 2.11, H100) every row gather of 16-byte rows (index_select, advanced
+    indexing, gather, embedding) takes a slow vectorised path: 52 us for 77k rows of 4 float32
+    against 1-4 us for other row sizes; such tables are gathered element by element instead.
 
     Parameters
     ----------
@@ -75,6 +80,10 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         (*index.shape, C).
 
     """
+    C = table.shape[-1]
+    if table.element_size() * C == 16:
+        cols = torch.arange(C, device=table.device, dtype=torch.int64)
+        return table.reshape(-1)[index.unsqueeze(-1) * C + cols]
     return table[index]
 
 
@@ -133,7 +142,7 @@ def _constants(device: torch.device, dtype: torch.dtype, B: int, F: int,
 def _pair(a: float, b: float, device, dtype) -> torch.Tensor:
     """Return the (2,) tensor (a, b), made by fills on the device (no host copy)."""
     out = torch.empty(2, device=device, dtype=dtype)
-    out[0], out[1] = a, b
+    out[0:1], out[1:2] = a, b  # slice fills; `out[0] = a` would copy from the host
     return out
 
 
@@ -256,7 +265,7 @@ def rasterize(pos_clip: torch.Tensor, tri: torch.Tensor, resolution: Tuple[int, 
     planes.addcmul_(coef[..., 2:3], k['ij'][1])
 
     inside = (planes[:, :, :3] >= thr).all(dim=2)  # (B,F,N)
-    inv_w_bits = planes[:, :, 3].view(torch.int32).to(torch.int64)
+    inv_w_bits = planes[:, :, 3].view(torch.int32)  # promoted to int64 by the add
     key = torch.add(k['tri_id'], inv_w_bits, alpha=-(1 << 32))  # (B,F,N)
     anchor_i = anchor.to(torch.int64)
     base = anchor_i[..., 1] * WP + anchor_i[..., 0] + k['batch_pix']  # (B,F)

@@ -20,7 +20,7 @@ from pose_tracker.mesh import Mesh
 from pose_tracker.render import interpolate as _interp
 from pose_tracker.render import rasterize as _rast
 from pose_tracker.render import texture as _tex
-from pose_tracker.render.projection import crop_projection, transform_points
+from pose_tracker.render.projection import crop_projection, matmul_exact, transform_points
 
 #: Grey used for meshes with no texture and no vertex colours (contract: 128/255).
 PLAIN_GREY = 128.0 / 255.0
@@ -200,13 +200,13 @@ class MeshRenderer:
         crop_tf = crop_tf.to(torch.float32)
         B = pose.shape[0]
         proj = crop_projection(K.to(torch.float32), crop_tf, self.out_size)
-        pos_clip = transform_points(torch.matmul(proj, pose), self.pos_raster)  # (B,Vp,4)
+        # Exact float products throughout: TF32 or autocast would shift vertices visibly.
+        pos_clip = transform_points(matmul_exact(proj, pose), self.pos_raster)  # (B,Vp,4)
         rast = self._rasterize(pos_clip)
 
-        R, t = pose[:, :3, :3], pose[:, :3, 3]
-        xyz = torch.matmul(self.vertices, R.transpose(1, 2)) + t.unsqueeze(1)  # (B,V,3)
-        n_cam = torch.matmul(self.normals, R.transpose(1, 2))
-        n_cam = n_cam / n_cam.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        xyz = transform_points(pose, self.vertices)[..., :3]  # (B,V,3) camera frame
+        n_cam = (self.normals.unsqueeze(-2) * pose[:, None, :3, :3]).sum(dim=-1)  # R @ n
+        n_cam = torch.nn.functional.normalize(n_cam, dim=-1)
         diffuse = (-n_cam[..., 2:3]).clamp(0.0, 1.0)  # dot(n, (0,0,-1)): facing the camera
         parts = [xyz, diffuse]
         if self.tex is not None:

@@ -3,6 +3,8 @@
 
 import torch
 
+from pose_tracker.render.rasterize import gather_rows
+
 
 def texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     """
@@ -27,28 +29,22 @@ def texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 
     """
     Bt, Ht, Wt, C = tex.shape
-    B, H, W = uv.shape[:3]
+    B = uv.shape[0]
     uv = uv.to(tex.dtype)
-    u = uv[..., 0] - torch.floor(uv[..., 0])
-    v = uv[..., 1] - torch.floor(uv[..., 1])
-    x = u * Wt - 0.5
-    y = v * Ht - 0.5
-    x0f, y0f = torch.floor(x), torch.floor(y)
-    fx, fy = (x - x0f).unsqueeze(-1), (y - y0f).unsqueeze(-1)
-    # remainder() is the non-negative modulo: -1 -> Wt-1 and Wt -> 0 (wrap mode).
-    x0 = torch.remainder(x0f.to(torch.int64), Wt)
-    y0 = torch.remainder(y0f.to(torch.int64), Ht)
-    x1 = torch.remainder(x0 + 1, Wt)
-    y1 = torch.remainder(y0 + 1, Ht)
-    flat = tex.reshape(Bt * Ht * Wt, C)
-    if Bt == 1:
-        base = torch.zeros((1, 1, 1), dtype=torch.int64, device=tex.device)
-    else:
-        base = (torch.arange(B, device=tex.device, dtype=torch.int64) * (Ht * Wt)).view(B, 1, 1)
-
-    def fetch(yi, xi):
-        return flat.index_select(0, (base + yi * Wt + xi).reshape(-1)).view(B, H, W, C)
-
-    top = fetch(y0, x0) * (1.0 - fx) + fetch(y0, x1) * fx
-    bottom = fetch(y1, x0) * (1.0 - fx) + fetch(y1, x1) * fx
-    return top * (1.0 - fy) + bottom * fy
+    # Wrap to [0, 1), then texel space: texel i has its centre at i + 0.5.
+    x = (uv[..., 0] - torch.floor(uv[..., 0])) * Wt - 0.5  # (B,H,W)
+    y = (uv[..., 1] - torch.floor(uv[..., 1])) * Ht - 0.5
+    x_lo, y_lo = torch.floor(x), torch.floor(y)
+    step = torch.arange(2, device=tex.device, dtype=torch.int64)
+    # remainder() is the non-negative modulo: -1 -> size-1 and size -> 0 (wrap mode).
+    col = torch.remainder(x_lo.to(torch.int64).unsqueeze(-1) + step, Wt)  # (B,H,W,2)
+    row = torch.remainder(y_lo.to(torch.int64).unsqueeze(-1) + step, Ht)
+    index = row.unsqueeze(-1) * Wt + col.unsqueeze(-2)  # (B,H,W,2 rows,2 cols)
+    if Bt != 1:
+        index = index + (torch.arange(B, device=tex.device) * (Ht * Wt)).view(B, 1, 1, 1, 1)
+    texels = gather_rows(tex.reshape(Bt * Ht * Wt, C), index)  # (B,H,W,2,2,C)
+    fx, fy = x - x_lo, y - y_lo  # weights of the right / lower neighbours
+    wx = torch.stack([1.0 - fx, fx], dim=-1)  # (B,H,W,2)
+    wy = torch.stack([1.0 - fy, fy], dim=-1)
+    weight = (wy.unsqueeze(-1) * wx.unsqueeze(-2)).unsqueeze(-1)  # (B,H,W,2,2,1)
+    return (texels * weight).sum(dim=(-3, -2))

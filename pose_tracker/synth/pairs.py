@@ -245,7 +245,7 @@ class PairSampler:
         self.pool = MeshPool(cfg, seed, device, split)
         self.backend = cfg.backend
         if cfg.backend == 'auto':
-            self.backend = 'nvdiffrast' if _nvdiffrast_works(self.device) else 'ours'
+            self.backend = 'nvdiffrast' if scene.nvdiffrast_works(self.device) else 'ours'
 
     # --------------------------------------------------------------------------------------
     def _cameras(self, n, g):
@@ -283,15 +283,22 @@ class PairSampler:
         dR = so3_exp(_unit(n, g) * ang[:, None])
         return scene.pose_matrix(dR @ pose_gt[:, :3, :3], pose_gt[:, :3, 3] + dt)
 
-    def _extra_poses(self, pose_gt, diam, diam_e, K, g):
-        """Poses of the second objects: in front (occluder) or beside (distractor)."""
+    def _extra_poses(self, pose_gt, diam, diam_e, g):
+        """Poses of the second objects: in front (occluder) or beside (distractor).
+
+        The second mesh is scaled (the pose's rotation block carries a uniform scale) to
+        0.4-1x the object's diameter in front of it, 0.5-1.5x beside it, and an occluder stays
+        beyond half the object's distance: its image is then at most about twice the object's,
+        which bounds its triangles' pixel size and so the rasterizer's window (cost).
+        """
         c = self.cfg
         n = pose_gt.shape[0]
         t = pose_gt[:, :3, 3]
-        r, re = diam / 2, diam_e / 2
         front = torch.rand(n, generator=g, device=g.device) < c.occluder_prob
+        d_new = diam * torch.where(front, _u(n, 0.4, 1.0, g), _u(n, 0.5, 1.5, g))
+        r, re = diam / 2, d_new / 2
         z = t[:, 2]
-        z_occ = (z - (r + re) - _u(n, 0.0, 0.3, g)).clamp_min(0.12 + re)
+        z_occ = torch.maximum(z - (r + re) - _u(n, 0.0, 0.2, g), torch.maximum(z / 2, 0.12 + re))
         z_dis = z + _u(n, -0.1, 0.2, g)
         z_e = torch.where(front, z_occ, z_dis)
         ang = _u(n, 0, 2 * math.pi, g)
@@ -300,7 +307,8 @@ class PairSampler:
             * lat[:, None]
         # move along the ray through the offset centre to the chosen depth
         te = centre * (z_e / centre[:, 2].clamp_min(1e-3))[:, None]
-        return scene.pose_matrix(random_rotations(n, g), te)
+        scale = (d_new / diam_e).view(n, 1, 1)
+        return scene.pose_matrix(random_rotations(n, g) * scale, te)
 
     def _planes(self, pose_gt, diam, g):
         n = pose_gt.shape[0]
@@ -345,7 +353,7 @@ class PairSampler:
         K = self._cameras(n, g)
         pose_gt = self._gt_poses(K, diam, g)
         pose_in = self._perturb(pose_gt, g)
-        pose_e = self._extra_poses(pose_gt, diam, diam_e, K, g)
+        pose_e = self._extra_poses(pose_gt, diam, diam_e, g)
         crop_tf = crop_window_tf(pose_in, K, diam, c.crop_ratio, S).to(torch.float32)
         tex = random_textures(n, c.tex_size, g)
         tex_e = random_textures(n, c.tex_size, g)
@@ -370,8 +378,8 @@ class PairSampler:
             s_idx = torch.as_tensor(np.nonzero(grp == j)[0], device=dev)
             e_idx = torch.as_tensor(np.nonzero((grp_extra == j) & has_extra)[0], device=dev)
             ns = s_idx.numel()
-            poses = torch.cat([pose_in[s_idx], pose_gt[s_idx], pose_e[e_idx]])
-            projs = torch.cat([proj_a[s_idx], proj_b[s_idx], proj_b[e_idx]])
+            poses = torch.cat([pose_in[s_idx], pose_gt[s_idx]])
+            projs = torch.cat([proj_a[s_idx], proj_b[s_idx]])
             fr = scene.rasterize_mesh(mt, poses, projs, (S, S), backend=self.backend)
             # side A: the renderer contract (see scene.render_reference)
             col = scene.sample_texture(tex[s_idx], fr.uv[:ns])
@@ -381,7 +389,11 @@ class PairSampler:
             A_rgb[s_idx] = col.clamp(0, 1) * m
             A_xyz[s_idx] = fr.xyz[:ns]
             _put(obj, s_idx, fr, slice(ns, 2 * ns))
-            _put(ext, e_idx, fr, slice(2 * ns, None))
+            if e_idx.numel():
+                # a call of its own: nearer, larger triangles need a larger window
+                fe = scene.rasterize_mesh(mt, pose_e[e_idx], proj_b[e_idx], (S, S),
+                                          backend=self.backend)
+                _put(ext, e_idx, fe, slice(None))
 
         # side B: shade the layers, composite over the background, add sensor effects
         lat = pixel_lattice(crop_tf, (S, S))
@@ -415,28 +427,6 @@ class PairSampler:
         return PairBatch(A=A.contiguous(), B=B.contiguous(), trans_target=trans_t.float(),
                          rot_target=rot_t.float(), pose_in=pose_in, pose_gt=pose_gt,
                          diameter=diam, K=K, crop_tf=crop_tf)
-
-
-def _nvdiffrast_works(device: torch.device) -> bool:
-    """Return True when nvdiffrast imports and rasterizes a triangle on ``device`` (CUDA only).
-
-    Training data need not be graph-safe, and nvdiffrast's hardware-style rasterizer is much
-    faster than ours on large batches; its output differs from ours only in tie-breaking along
-    shared edges. Any failure (not installed, broken build) falls back to our rasterizer.
-    """
-    if device.type != 'cuda':
-        return False
-    try:
-        from pose_tracker.render import nvdiffrast_backend
-        if not nvdiffrast_backend.available():
-            return False
-        pos = torch.tensor([[[-0.5, -0.5, 0.0, 1.0], [0.5, -0.5, 0.0, 1.0],
-                             [0.0, 0.5, 0.0, 1.0]]], device=device)
-        tri = torch.tensor([[0, 1, 2]], dtype=torch.int64, device=device)
-        rast = nvdiffrast_backend.rasterize(pos, tri, (8, 8))
-        return bool((rast[..., 3] > 0).any())
-    except Exception:  # noqa: BLE001 - any failure means "use our rasterizer"
-        return False
 
 
 def _empty_fragments(n: int, S: int, dev) -> dict:

@@ -28,9 +28,9 @@ from pose_tracker.render import texture as _tex
 from pose_tracker.render.projection import crop_projection, transform_points
 
 __all__ = ['MeshTensors', 'Fragments', 'Lighting', 'camera_projection', 'full_frame_projection',
-           'choose_window', 'rasterize_mesh', 'render_reference', 'sample_texture',
-           'random_lighting', 'phong_shading', 'pixel_rays', 'Plane', 'plane_layer',
-           'composite', 'pose_matrix']
+           'nvdiffrast_works', 'choose_window', 'mesh_window', 'rasterize_mesh',
+           'render_reference', 'sample_texture', 'random_lighting', 'phong_shading', 'pixel_rays',
+           'Plane', 'plane_layer', 'composite', 'pose_matrix']
 
 #: Renderer contract lighting (see pose_tracker.render.renderer).
 REF_AMBIENT, REF_DIFFUSE, REF_GREY = 0.8, 0.5, 128.0 / 255.0
@@ -166,17 +166,47 @@ def choose_window(pos_clip: torch.Tensor, tri: torch.Tensor, size: Sequence[int]
     return int(min(max(ext, lo), hi))
 
 
-def _rasterize(pos_clip, tri, size, window, backend):
+def nvdiffrast_works(device) -> bool:
+    """Return True when nvdiffrast imports and rasterizes a triangle on ``device`` (CUDA only).
+
+    Training data need not be graph-safe, and nvdiffrast's hardware-style rasterizer is much
+    faster than ours on large batches; its output differs from ours only in tie-breaking along
+    shared edges. Any failure (not installed, broken build) falls back to our rasterizer.
+    """
+    if torch.device(device).type != 'cuda':
+        return False
+    try:
+        from pose_tracker.render import nvdiffrast_backend
+        if not nvdiffrast_backend.available():
+            return False
+        pos = torch.tensor([[[-0.5, -0.5, 0.0, 1.0], [0.5, -0.5, 0.0, 1.0],
+                             [0.0, 0.5, 0.0, 1.0]]], device=device)
+        tri = torch.tensor([[0, 1, 2]], dtype=torch.int64, device=device)
+        rast = nvdiffrast_backend.rasterize(pos, tri, (8, 8))
+        return bool((rast[..., 3] > 0).any())
+    except Exception:  # noqa: BLE001 - any failure means "use our rasterizer"
+        return False
+
+
+def _rasterize(pos_clip, tri, size, window, backend, max_window=24):
     if backend == 'nvdiffrast':
         from pose_tracker.render import nvdiffrast_backend
         return nvdiffrast_backend.rasterize(pos_clip, tri, tuple(size))
     if window is None:
-        window = choose_window(pos_clip, tri, size)
+        window = choose_window(pos_clip, tri, size, hi=max_window)
     return _rast.rasterize(pos_clip, tri, tuple(size), window=window)
 
 
+def mesh_window(mt: 'MeshTensors', pose: torch.Tensor, proj: torch.Tensor, size: Sequence[int],
+                max_window: int = 24) -> int:
+    """Return :func:`choose_window` for a mesh at poses (to plan batch sizes; host sync)."""
+    pos_clip = transform_points(torch.matmul(proj, pose.to(torch.float32)), mt.pos_raster)
+    return choose_window(pos_clip, mt.tri_raster, size, hi=max_window)
+
+
 def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size: Sequence[int],
-                   window: Optional[int] = None, backend: str = 'ours') -> Fragments:
+                   window: Optional[int] = None, backend: str = 'ours',
+                   max_window: int = 24) -> Fragments:
     """Rasterize one mesh at a batch of poses and interpolate its surface attributes.
 
     Args:
@@ -185,8 +215,9 @@ def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size
         proj: (B,4,4) clip matrices acting on OpenCV camera points (:func:`camera_projection`
             or ``crop_projection``).
         size: (H, W) output size.
-        window: rasterizer window; None: :func:`choose_window`.
+        window: rasterizer window; None: :func:`choose_window`, at most ``max_window``.
         backend: 'ours' (torch rasterizer) or 'nvdiffrast' (CUDA only).
+        max_window: cap of the automatic window (larger triangles are drawn partly).
 
     Returns:
         :class:`Fragments` of the batch.
@@ -194,7 +225,7 @@ def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size
     pose = pose.to(torch.float32)
     B = pose.shape[0]
     pos_clip = transform_points(torch.matmul(proj, pose), mt.pos_raster)
-    rast = _rasterize(pos_clip, mt.tri_raster, size, window, backend)
+    rast = _rasterize(pos_clip, mt.tri_raster, size, window, backend, max_window)
     R, t = pose[:, :3, :3], pose[:, :3, 3]
     xyz = torch.matmul(mt.vertices, R.transpose(1, 2)) + t.unsqueeze(1)
     n = torch.matmul(mt.normals, R.transpose(1, 2))

@@ -89,7 +89,7 @@ class RgbNoise:
     gamma: Tuple[float, float] = (0.75, 1.35)
     channel_gain: Tuple[float, float] = (0.85, 1.15)
     noise_std: Tuple[float, float] = (0.0, 0.03)
-    blur_sigma: Tuple[float, float] = (0.0, 1.2)
+    blur_sigma: Tuple[float, float] = (0.0, 0.8)
     chroma_blur_prob: float = 0.3
 
 
@@ -415,7 +415,7 @@ def apply_rgb_noise(rgb: torch.Tensor, g: torch.Generator, uv: Optional[torch.Te
     x = ((x - mean) * contrast + mean + bright).clamp(0.0, 1.0)
     x = x.clamp_min(1e-6) ** gamma
     # a magnified sensor pixel spreads over ~scale output pixels (bilinear warp): blur that too
-    sig = torch.sqrt(blur ** 2 + (0.4 * (scale - 1).clamp_min(0)) ** 2 / scale.clamp_min(1) ** 2)
+    sig = torch.sqrt(blur ** 2 + (0.3 * (scale - 1).clamp_min(0)) ** 2 / scale.clamp_min(1) ** 2)
     x = gaussian_blur(x, sig * scale)
     # colour bleeding: blur the chroma (YCbCr-like) more than the luma
     luma = (x * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(1, True)

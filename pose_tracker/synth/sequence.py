@@ -47,7 +47,7 @@ from pose_tracker.synth.shapes import random_trimesh, shape_rng, with_texture
 from pose_tracker.synth.textures import random_images, random_textures
 from pose_tracker.synth.trajectories import handheld_trajectory
 
-__all__ = ['fixed_noise', 'generate_sequence', 'main']
+__all__ = ['fixed_noise', 'render_frames', 'generate_sequence', 'main']
 
 
 def fixed_noise(cfg, rng: np.random.Generator):
@@ -69,6 +69,45 @@ def _torch_gen(rng: np.random.Generator, device) -> torch.Generator:
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:
     return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def _cat_fragments(frs):
+    if len(frs) == 1:
+        return frs[0]
+    return scene.Fragments(*(torch.cat([getattr(f, k) for f in frs]) for k in
+                             ('mask', 'xyz', 'normal', 'uv', 'ref_diffuse')))
+
+
+def render_frames(mt: scene.MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size,
+                  backend: str = 'ours', budget_bytes: float = 1.5e9,
+                  max_window: int = 96) -> scene.Fragments:
+    """Rasterize a mesh into full frames, splitting the batch to bound our rasterizer's memory.
+
+    Our rasterizer tests a fixed ``window x window`` pixel block per triangle; the window is taken
+    from the largest on-screen triangle of the batch (up to ``max_window`` pixels, a near object
+    at full resolution), and it needs about ``F * window^2 * 100`` bytes per frame, so frames are
+    rendered in groups that fit ``budget_bytes``. nvdiffrast has no such limit.
+
+    Args:
+        mt: the mesh (needs uv).
+        pose: (B,4,4) centred-object -> camera poses.
+        proj: (B,4,4) clip matrices (:func:`scene.full_frame_projection`).
+        size: (H, W).
+        backend: 'ours' or 'nvdiffrast'.
+        budget_bytes: memory budget of one rasterizer call.
+        max_window: largest window (bigger triangles are drawn partly).
+
+    Returns:
+        :class:`scene.Fragments` of the B frames.
+    """
+    if backend == 'nvdiffrast':
+        return scene.rasterize_mesh(mt, pose, proj, size, backend=backend)
+    w = scene.mesh_window(mt, pose, proj, size, max_window)
+    per_frame = mt.faces.shape[0] * w * w * 100.0
+    step = max(1, int(budget_bytes // per_frame))
+    return _cat_fragments([scene.rasterize_mesh(mt, pose[i:i + step], proj[i:i + step], size,
+                                                window=w)
+                           for i in range(0, pose.shape[0], step)])
 
 
 def _plane_in_world(rng, z0: float, g, tex_px: int):
@@ -117,11 +156,16 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     dev = torch.device(device)
     H, W = int(image_size[0]), int(image_size[1])
     rng = shape_rng('test', seed)
+    # one-time draws (textures, light) on the CPU so a seed gives the same scene on any device;
+    # only the per-frame sensor noise comes from the device's generator
+    gc = _torch_gen(rng, 'cpu')
     g = _torch_gen(rng, dev)
     batch = batch or (8 if dev.type == 'cuda' else 1)
+    backend = 'nvdiffrast' if scene.nvdiffrast_works(dev) else 'ours'
+    budget = 3e9 if dev.type == 'cuda' else 1e9
 
     # the object, its texture and the files the tracker will load
-    tex = random_textures(1, tex_px, g)
+    tex = random_textures(1, tex_px, gc)
     tm = random_trimesh(rng, diameter_range=(0.08, 0.25))
     with_texture(tm, _to_uint8(tex[0]))
     tm.export(out / 'mesh.obj')
@@ -135,7 +179,8 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     cx, cy = W / 2 + rng.uniform(-8, 8), H / 2 + rng.uniform(-8, 8)
     K = np.array([[f, 0.0, cx], [0.0, f * rng.uniform(0.99, 1.01), cy], [0.0, 0.0, 1.0]])
     np.savetxt(out / 'cam_K.txt', K, fmt='%.6f')
-    traj = handheld_trajectory(frames, rng, fps=fps, mode=motion, K=K, image_size=(H, W))
+    traj = handheld_trajectory(frames, rng, fps=fps, mode=motion, K=K, image_size=(H, W),
+                               depth_range=(0.35, 1.6))
     T_wo0 = traj.obj_in_world[0]
 
     # static distractors beside the object (world frame), with their own textures
@@ -150,15 +195,18 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
         T[:3, :3] = Rotation.random(random_state=rng).as_matrix()
         shift = np.array([np.cos(ang) * off, np.sin(ang) * off * 0.6, rng.uniform(-0.05, 0.15)])
         T[:3, 3] = T_wo0[:3, 3] + shift
-        dis.append((scene.MeshTensors.from_mesh(d_mesh, dev), T, random_textures(1, 128, g)))
+        dis.append((scene.MeshTensors.from_mesh(d_mesh, dev), T,
+                    random_textures(1, 128, gc).to(dev)))
 
-    origin, e1, e2, wall_tex, wall_size = _plane_in_world(rng, float(T_wo0[2, 3]), g, tex_px)
+    origin, e1, e2, wall_tex, wall_size = _plane_in_world(rng, float(T_wo0[2, 3]), gc, tex_px)
+    wall_tex = wall_tex.to(dev)
     light_w = np.array([rng.uniform(-0.6, 0.6), rng.uniform(-0.8, 0.2), -1.0])
     light_w /= np.linalg.norm(light_w)
-    light = scene.random_lighting(1, g)
-    far_bg = random_images(1, (H, W), g).permute(0, 2, 3, 1)
+    light = scene.random_lighting(1, gc)
+    light = scene.Lighting(**{k: v.to(dev) for k, v in light.__dict__.items()})
+    far_bg = random_images(1, (H, W), gc).permute(0, 2, 3, 1).to(dev)
     depth_cfg = fixed_noise(DepthNoise(), rng)
-    rgb_cfg = fixed_noise(RgbNoise(blur_sigma=(0.0, 0.8)), rng)
+    rgb_cfg = fixed_noise(RgbNoise(), rng)
 
     Kt = torch.as_tensor(K, dtype=torch.float32, device=dev)
     proj1 = scene.full_frame_projection(Kt, H, W)
@@ -175,12 +223,12 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
         lt = scene.Lighting(**{k: v.expand(b, *v.shape[1:]) for k, v in light.__dict__.items()})
         l_cam = torch.as_tensor(T_cw[:, :3, :3] @ light_w, dtype=torch.float32, device=dev)
         lt.direction = l_cam
-        fr = scene.rasterize_mesh(mt, pose, proj, (H, W), backend='ours')
+        fr = render_frames(mt, pose, proj, (H, W), backend, budget)
         albedo = scene.sample_texture(tex_t.expand(b, -1, -1, -1), fr.uv)
         layers = [(fr.mask, fr.xyz[..., 2], scene.phong_shading(albedo, fr.normal, fr.xyz, lt))]
         for d_mt, T_wd, d_tex in dis:
             pd = torch.as_tensor(T_cw @ T_wd, dtype=torch.float32, device=dev)
-            dfr = scene.rasterize_mesh(d_mt, pd, proj, (H, W), backend='ours')
+            dfr = render_frames(d_mt, pd, proj, (H, W), backend, budget)
             dal = scene.sample_texture(d_tex.expand(b, -1, -1, -1), dfr.uv)
             layers.append((dfr.mask, dfr.xyz[..., 2],
                            scene.phong_shading(dal, dfr.normal, dfr.xyz, lt)))
@@ -220,7 +268,8 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
             'faces_rendered': mesh.num_faces, 'distractors': n_dis,
             'max_speed_mps': traj.max_speed, 'max_ang_speed_dps': traj.max_ang_speed,
             'depth_noise': asdict(depth_cfg), 'rgb_noise': asdict(rgb_cfg),
-            'seconds': round(time.time() - t_start, 1), 'device': str(dev)}
+            'seconds': round(time.time() - t_start, 1), 'device': str(dev),
+            'rasterizer': backend}
     (out / 'meta.json').write_text(json.dumps(meta, indent=1))
     return meta
 
