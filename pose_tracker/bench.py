@@ -26,9 +26,10 @@ from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import apply_refiner_update
 from pose_tracker.mesh import load_mesh, mesh_from_trimesh
+from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.step import CROP_RATIO, frame_to_real_side
-from pose_tracker.tracker import Tracker
+from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
 
 K_DEFAULT = np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])
 
@@ -156,8 +157,12 @@ def run(args) -> dict:
     """Build a tracker for the requested mesh and measure it; return the result dict."""
     torch.manual_seed(0)
     mesh = load_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
-    model = RefineNet() if args.width == "official" else RefineNet(
-        widths=[int(w) for w in args.width.split(",")])
+    if args.width == "official":
+        model = RefineNet()
+    elif args.width == "shipped":
+        model = load_refiner(DEFAULT_WEIGHTS)
+    else:
+        model = RefineNet(widths=[int(w) for w in args.width.split(",")])
     dev = torch.device(args.device)
     rgb, depth = synthetic_frame()
     pose = np.eye(4)
@@ -248,7 +253,8 @@ def main(argv=None) -> int:
     p.add_argument("--mesh", default=None, help="benchmark this mesh file instead")
     p.add_argument("--iterations", type=int, default=2)
     p.add_argument("--width", default="official",
-                   help="network: 'official' (FoundationPose shape) or widths, e.g. 32,64,128,256")
+                   help="network: 'official' (FoundationPose shape, random weights), 'shipped' "
+                   "(our trained small refiner) or widths, e.g. 32,64,128,256")
     p.add_argument("--fp32", action="store_true", help="float32 network on CUDA")
     p.add_argument("--compile", default="none", choices=("none", "network", "step"),
                    help="torch.compile the network or the whole step (CUDA)")

@@ -191,7 +191,7 @@ class Tracker:
         torch.cuda.synchronize(self.device)
 
     def _plausible_pose(self) -> torch.Tensor:
-        """A pose in front of the camera (for warm-up only): object 4 diameters away."""
+        """Return a pose in front of the camera (warm-up only): object 4 diameters away."""
         pose = torch.eye(4, device=self.device).reshape(1, 4, 4).clone()
         pose[0, 2, 3] = max(0.3, 4.0 * self.cfg.diameter)
         return pose

@@ -18,7 +18,7 @@ BPP = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "16UC1": 2, "32
 
 @st.composite
 def messages(draw, encodings=ENCODINGS):
-    """A random, often inconsistent, image message and a destination buffer shape."""
+    """Draw a random, often inconsistent, image message and a destination buffer shape."""
     enc = draw(st.sampled_from(encodings))
     h = draw(st.integers(-1, 6))
     w = draw(st.integers(-1, 6))

@@ -255,7 +255,7 @@ def test_interpolate_nvdiffrast_layout():
 
 
 def _bilinear_wrap(tex, u, v):
-    """Reference: texel centres at (i+0.5)/W, wrapped neighbours."""
+    """Sample bilinearly by hand: texel centres at (i+0.5)/W, wrapped neighbours."""
     Ht, Wt = tex.shape[:2]
     x, y = (u % 1.0) * Wt - 0.5, (v % 1.0) * Ht - 0.5
     x0, y0 = int(np.floor(x)), int(np.floor(y))

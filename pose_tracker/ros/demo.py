@@ -32,14 +32,23 @@ DEFAULT_OUT = REPO / "out" / "demo"
 YCBV_ROOT = REPO.parent / "shared" / "data" / "ycbv"
 
 
-def prepare_synthetic(out: Path, frames: int, seed: int, device: str) -> Path:
-    """Generate (or reuse) a synthetic sequence folder; returns it."""
-    from pose_tracker.synth.sequence import write_sequence
+def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
+                      image_size=(480, 640), log=print) -> Path:
+    """
+    Generate (or reuse) a synthetic sequence folder (YCBInEOAT layout); returns it.
 
-    seq = out / f"synthetic_seed{seed}_{frames}f"
+    The folder name holds every setting, and a ``done`` file is written last, so an interrupted
+    generation is redone and a finished one reused.
+    """
+    from pose_tracker.synth.sequence import generate_sequence
+
+    H, W = int(image_size[0]), int(image_size[1])
+    seq = out / f"synthetic_seed{seed}_{frames}f_{W}x{H}"
     if (seq / "done").exists():
+        log(f"      reusing {seq}")
         return seq
-    write_sequence(seq, frames=frames, seed=seed, device=device)
+    generate_sequence(seq, frames=frames, seed=seed, device=device, image_size=(H, W),
+                      quiet=True)
     (seq / "done").write_text("ok\n")
     return seq
 
@@ -158,11 +167,13 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, ra
     node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "tracker.yaml"),
                 "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
-                "-p", f"iterations:={iterations}", "-p", f"weights_path:={weights}",
+                "-p", f"iterations:={iterations}",
                 "-p", f"initial_pose:={pose_param(init_pose)}",
                 "-r", "rgb/image_raw:=/camera/color/image_raw",
                 "-r", "depth/image_raw:=/camera/depth/image_raw",
                 "-r", "rgb/camera_info:=/camera/color/camera_info"]
+    if weights:  # rcl refuses an empty override ("-p weights_path:="); "" = shipped weights
+        node_cmd += ["-p", f"weights_path:={weights}"]
     player_cmd = [sys.executable, "-m", "pose_tracker.ros.player", str(bag), "--restamp",
                   "--rate", f"{rate}", "--wait-for-subscribers", "60", "--start-delay", "1.0"]
     out.mkdir(parents=True, exist_ok=True)
