@@ -174,12 +174,18 @@ def rgb_msg(i, encoding="rgb8", frame=FRAME, h=H, w=W, value=100):
 def depth_msg(i, mm=600, encoding="16UC1", frame=FRAME, h=H, w=W):
     m = Image(height=h, width=w, encoding=encoding)
     m.header.stamp, m.header.frame_id = stamp(i), frame
-    if encoding == "16UC1":
+    if encoding in ("16UC1", "mono16"):
         m.step, arr = w * 2, np.full(h * w, mm, "<u2")
     else:
         m.step, arr = w * 4, np.full(h * w, mm / 1000.0, "<f4")
     m.data = arr.tobytes()
     return m
+
+
+def truncated(msg):
+    """Return `msg` with the last half row of its data cut off."""
+    msg.data = bytes(msg.data)[: len(msg.data) - msg.step // 2]
+    return msg
 
 
 def info_msg(fx=30.0, h=H, w=W):
@@ -290,17 +296,37 @@ def test_jump_larger_than_crop_is_lost(harness):
     h.tracker.step = np.array([0.0, 0.0, 0.2])  # 0.2 m > 0.5 * 0.173 m diameter
     h.node._on_frame(rgb_msg(1), depth_msg(1))
     assert h.node.state == diag.LOST
+    for i in range(2, 5):  # not tracked, not published while LOST
+        h.node._on_frame(rgb_msg(i), depth_msg(i))
     h.spin_until(lambda: False, timeout=0.2)
-    assert h.poses == []
+    assert h.poses == [] and len(h.tracker.frames) == 1
+    # Jumps just below the limit are published; a new initial pose resumes tracking.
+    h.tracker.step = np.array([0.0, 0.0, 0.08])
+    h.init_pub.publish(initial_pose_msg())
+    assert h.spin_until(lambda: h.node.state == diag.TRACKING)
+    h.node._on_frame(rgb_msg(5), depth_msg(5))
+    assert h.spin_until(lambda: len(h.poses) == 1)
+    assert h.poses[0].pose.position.z == pytest.approx(0.68)
 
 
 @pytest.mark.parametrize("make_bad, kind", [
     (lambda i: (rgb_msg(i, encoding="yuv422"), depth_msg(i)), "encoding"),
+    (lambda i: (rgb_msg(i), depth_msg(i, encoding="mono16")), "encoding"),
     (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=float("nan"))), "depth_empty"),
+    (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=float("inf"))), "depth_empty"),
+    (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=-600)), "depth_empty"),
     (lambda i: (rgb_msg(i), depth_msg(i, mm=0)), "depth_empty"),
+    # 32FC1 holding millimetres: the object would be 1000x too far.
     (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=600_000)), "depth_units"),
+    # 16UC1 of a scale 100x too large (60 m), and 16UC1 holding metres (1 mm: 1000x too near).
+    (lambda i: (rgb_msg(i), depth_msg(i, mm=60_000)), "depth_units"),
+    (lambda i: (rgb_msg(i), depth_msg(i, mm=1)), "depth_units"),
+    # Images larger than camera_info says (same size as each other).
     (lambda i: (rgb_msg(i, h=H * 2, w=W * 2), depth_msg(i, h=H * 2, w=W * 2)), "size_mismatch"),
+    # RGB and depth of different sizes.
     (lambda i: (rgb_msg(i), depth_msg(i, h=H // 2, w=W // 2)), "size_mismatch"),
+    # Truncated data.
+    (lambda i: (truncated(rgb_msg(i)), depth_msg(i)), "layout"),
 ])
 def test_bad_frames_skipped_with_one_log(harness, make_bad, kind):
     h = harness()
@@ -337,20 +363,140 @@ def test_uncalibrated_camera_info_and_bag_loop(harness):
     h.node._on_frame(rgb_msg(0), depth_msg(0))
     assert h.node.stats.skipped["camera_info"] == 1
     ready(h)
-    # Bag loop through the synchroniser: time goes back 3 s, tracking continues.
-    for i in (100, 101):
-        h.node._on_image(0, rgb_msg(i))
-        h.node._on_image(1, depth_msg(i))
-    for i in (0, 1, 2):
-        h.node._on_image(0, rgb_msg(i))
-        h.node._on_image(1, depth_msg(i))
+    # Bag loop through the synchroniser: time goes back 3 s. The pose came from the topic and
+    # belongs to the old stream: LOST (one log line), nothing tracked until a new pose.
+    for i in (100, 101, 0, 1, 2):
+        feed(h, i)
     assert h.node._log.count("time_backwards") == 1
     assert h.node.stats.skipped["time_backwards"] == 1
-    assert len(h.tracker.frames) == 5
+    assert len(h.tracker.frames) == 2
+    assert h.node.state == diag.LOST and h.node.stats.skipped["lost"] == 3
+    h.init_pub.publish(initial_pose_msg())
+    assert h.spin_until(lambda: h.node.state == diag.TRACKING)
+    feed(h, 3)
+    assert len(h.tracker.frames) == 3
     # Camera intrinsics change -> set_camera.
     tracker = h.tracker
     h.node._on_camera_info(info_msg(fx=40.0))
     assert tracker.K[0, 0] == 40.0 and h.tracker is tracker
+
+
+def feed(h, i, **kw):
+    """Give frame i to the node through its synchroniser (RGB, then depth)."""
+    h.node._on_image(0, rgb_msg(i))
+    h.node._on_image(1, depth_msg(i, **kw))
+
+
+def test_bag_loop_restarts_from_initial_pose_parameter(harness):
+    start = [0.0, 0.1, 0.7, 0.0, 0.0, 0.0, 1.0]
+    h = harness(overrides={"initial_pose": start})
+    ready(h, pose=False)
+    h.tracker.step = np.array([0.001, 0.0, 0.0])
+    for loop in range(3):  # a bag played three times
+        for i in (0, 1, 2, 60, 61):
+            feed(h, i)
+    assert h.node._log.count("time_backwards") == 1  # one line, however often it loops
+    assert h.node.stats.skipped["time_backwards"] == 2
+    assert len(h.tracker.frames) == 15 and h.node.state == diag.TRACKING
+    # Each restart re-initialised the tracker at the parameter's pose (plus the initial one).
+    assert len(h.tracker.resets) == 3
+    for T in h.tracker.resets:
+        np.testing.assert_allclose(T[:3, 3], [0.0, 0.1, 0.7])
+
+
+def test_out_of_order_frames_dropped_with_one_log(harness):
+    h = harness()
+    ready(h)
+    feed(h, 10)
+    feed(h, 11)
+    for i in (5, 6, 7):  # 0.1-0.2 s late: out of order, not a restart
+        feed(h, i)
+    assert h.node._log.count("late") == 1
+    assert h.node.sync.stats.dropped["late"] == 6
+    assert len(h.tracker.frames) == 2 and h.node.state == diag.TRACKING
+    feed(h, 12)
+    assert len(h.tracker.frames) == 3
+    assert h.spin_until(lambda: len(h.poses) == 3)
+    assert h.node._log.count("time_backwards") == 0
+
+
+def test_missing_camera_info_logged_once(harness):
+    h = harness()
+    for i in range(10):
+        h.node._on_frame(rgb_msg(i), depth_msg(i))
+    assert h.node.stats.skipped["no_camera_info"] == 10
+    assert h.node._log.count("no_camera_info") == 1
+    assert h.node.state == diag.WAITING_FOR_CAMERA_INFO
+    h.node.publish_diagnostics()
+    assert h.spin_until(lambda: h.diags)
+    assert h.diags[-1].status[0].message == "waiting for camera_info"
+    ready(h)
+    h.node._on_frame(rgb_msg(20), depth_msg(20))
+    assert h.spin_until(lambda: h.poses)
+
+
+def test_tracker_failures_logged_once(harness):
+    h = harness()
+
+    def broken(K, size):
+        raise RuntimeError("CUDA error: out of memory")
+
+    h.node._build = broken
+    for _ in range(3):
+        h.node._on_camera_info(info_msg())
+    for i in range(4):
+        h.node._on_frame(rgb_msg(i), depth_msg(i))
+    assert h.node._log.count("tracker_build") == 1
+    assert h.node.stats.skipped["tracker_build"] == 4
+    h.node.publish_diagnostics()
+    assert h.spin_until(lambda: h.diags)
+    assert h.diags[-1].status[0].level == b"\x02"
+    assert "tracker_build" in h.diags[-1].status[0].message
+
+    h = harness()
+    ready(h)
+    good = h.tracker.track_staged
+
+    def failing():
+        raise RuntimeError("illegal memory access")
+
+    h.tracker.track_staged = failing
+    for i in range(5):
+        h.node._on_frame(rgb_msg(i), depth_msg(i))
+    assert h.node._log.count("tracker_exception") == 1
+    assert h.node.stats.skipped["tracker_exception"] == 5
+    h.tracker.track_staged = good
+    h.node._on_frame(rgb_msg(6), depth_msg(6))
+    assert h.spin_until(lambda: h.poses)
+
+
+def test_input_stall_warns_once_and_tracking_resumes(harness):
+    h = harness(overrides={"input_timeout": 0.3})
+    ready(h)
+    feed(h, 1)
+    assert h.spin_until(lambda: len(h.poses) == 1)
+    h.node.publish_diagnostics()
+    assert h.spin_until(lambda: h.diags)
+    assert h.diags[-1].status[0].level == b"\x00"
+    time.sleep(0.4)  # the camera stops
+    for _ in range(3):
+        h.node.publish_diagnostics()
+    assert h.spin_until(lambda: len(h.diags) == 4)
+    assert h.node._log.count("input_stalled") == 1
+    status = h.diags[-1].status[0]
+    assert status.level == b"\x01" and status.message.startswith("no RGB-D frames for")
+    values = {kv.key: kv.value for kv in status.values}
+    assert float(values["input_age_s"]) > 0.3 and values["state"] == diag.TRACKING
+    feed(h, 30)  # 1 s of stamps later: the camera is back
+    assert h.spin_until(lambda: len(h.poses) == 2)
+    h.node.publish_diagnostics()
+    assert h.spin_until(lambda: len(h.diags) == 5)
+    assert h.diags[-1].status[0].level == b"\x00"
+    # A second stall is reported again (once).
+    time.sleep(0.4)
+    h.node.publish_diagnostics()
+    h.node.publish_diagnostics()
+    assert h.node._log.count("input_stalled") == 2
 
 
 def test_reset_service_clears_pose(harness):
@@ -492,6 +638,13 @@ def test_message_filters_path(context, monkeypatch):
             depth_sub.signal(depth_msg(i))
         assert len(node.tracker.frames) == 4
         assert node._log.count("time_backwards") == 1
+        assert len(node.tracker.resets) == 2  # restarted from the initial_pose parameter
+        # Out of order after a match: dropped in the node, one log line.
+        for i in (2, 3, 1, 0):
+            rgb_sub.signal(rgb_msg(i))
+            depth_sub.signal(depth_msg(i))
+        assert len(node.tracker.frames) == 6
+        assert node.stats.skipped["late"] == 2 and node._log.count("late") == 1
         # A stale queued message is cleared by the loop reset, in place.
         rgb_sub.signal(rgb_msg(300))
         rgb_sub.signal(rgb_msg(5))

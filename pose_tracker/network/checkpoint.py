@@ -47,14 +47,21 @@ def _load_file(path: Path, allow_pickle: bool = False) -> object:
     try:
         return torch.load(path, map_location='cpu', weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
-        if not allow_pickle and 'weights only' in str(exc).lower():
+        text = str(exc).lower()
+        # Only an unsupported *global* means real pickled objects; garbage bytes also fail the
+        # weights-only unpickler ("Unsupported operand ..."), and are simply corrupt.
+        if not allow_pickle and 'weights only' in text and 'unsupported global' in text:
             raise WeightsError(
                 f'{path} holds pickled Python objects besides tensors, which are not loaded by '
                 f'default because unpickling can run code. If you trust the file, load it with '
                 f'allow_pickle=True, or re-save just the state dict in a trusted session: '
                 f'torch.save(ckpt["model"], "clean.pth").') from exc
+        # torch's own first line suggests weights_only=False, which would not help here.
+        detail = re.search(r'unpickler error:\s*(.+)', str(exc), re.IGNORECASE | re.DOTALL)
+        detail = detail.group(1).strip().splitlines()[0] if detail else _first_line(exc)
         raise WeightsError(
-            f'{path} is not a PyTorch checkpoint or is corrupt ({_first_line(exc)})') from exc
+            f'{path} is not a PyTorch checkpoint, or is truncated/corrupt (re-download it): '
+            f'{detail[:200]}') from exc
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
             UnicodeDecodeError, AttributeError, KeyError, IndexError) as exc:
         raise WeightsError(

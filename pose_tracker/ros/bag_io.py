@@ -207,13 +207,14 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
             elif rgb.shape[:2] != size:
                 raise FrameError(f"frame {i} is {rgb.shape[:2]} but the first frame is {size}")
             stamp = int(start_ns) + int(round(i * 1e9 / rate_hz))
+            # camera_info first: a node builds its tracker from it, so frame 0 is not dropped.
+            writer.write(c_info, stamp,
+                         ts.serialize_cdr(camera_info_msg(K, size, stamp, frame_id), INFO_T))
             writer.write(c_rgb, stamp,
                          ts.serialize_cdr(image_msg(rgb, "rgb8", stamp, frame_id), IMAGE_T))
             wire = depth_to_wire(depth, depth_encoding)
             writer.write(c_depth, stamp, ts.serialize_cdr(
                 image_msg(wire, depth_encoding, stamp, frame_id), IMAGE_T))
-            writer.write(c_info, stamp,
-                         ts.serialize_cdr(camera_info_msg(K, size, stamp, frame_id), INFO_T))
             gt = getattr(frame, "gt_pose", None)
             if c_gt is not None and gt is not None:
                 writer.write(c_gt, stamp, ts.serialize_cdr(pose_msg(gt, stamp, frame_id), POSE_T))

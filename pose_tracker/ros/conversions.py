@@ -207,7 +207,8 @@ def depth_into(out: np.ndarray, msg) -> None:
         np.copyto(out, np.float32(0.0), where=np.isinf(out))
 
 
-def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int = 8) -> float:
+def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int = 8,
+                        min_median: float = 0.02) -> float:
     """
     Reject depth frames without valid pixels or with implausible units.
 
@@ -223,6 +224,9 @@ def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int
         millimetres puts the object 1000x too far).
     stride
         subsampling step, pixels.
+    min_median
+        metres; a smaller median valid depth also means wrong units (e.g. 16UC1 holding
+        metres puts the object 1000x too near): no RGB-D camera measures that close.
 
     Returns
     -------
@@ -248,6 +252,11 @@ def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int
             f"median depth is {median:.1f} m (> {max_median:g} m): depth is not in REP 118 units "
             "(16UC1 must be millimetres, 32FC1 metres); fix the publisher's encoding/scale",
             "depth_units")
+    if median < min_median:
+        raise DepthContentError(
+            f"median depth is {median * 1000:.1f} mm (< {min_median * 1000:g} mm): depth is not "
+            "in REP 118 units (16UC1 must be millimetres, 32FC1 metres); fix the publisher's "
+            "encoding/scale", "depth_units")
     return median
 
 

@@ -2,16 +2,23 @@
 """
 Run the product end to end: bag -> player process -> DDS -> node process -> poses.
 
-    python -m pose_tracker.ros.demo [--source synthetic|ycbv] [--frames N] [--out DIR]
+    python -m pose_tracker.ros.demo [--source synthetic|ycbv] [--frames N] [--size HxW]
+        [--rate R] [--out DIR] [--device auto|cpu|cuda]
 
 The embedded default (``make demo``): generate a synthetic sequence of an unseen procedural
 object moving like a hand-held camera would see it (``pose_tracker.synth.sequence``), write it as
-a rosbag2 (mcap), start ``pose_tracker_node`` and the bag player as separate processes, listen to
-``~/pose``, ``/tf`` and ``/diagnostics`` here, and print per-frame pose error and rate. Writes a
-report (JSON + Markdown) and overlay pictures (first/last frame PNG, animated GIF) into DIR.
+a rosbag2 (mcap), start ``pose_tracker.ros.node`` and ``pose_tracker.ros.player`` as separate
+processes talking over DDS (Fast DDS, ``config/fastdds_shm.xml``), listen to ``~/pose``, ``/tf``,
+``/diagnostics`` and ``/ground_truth/pose`` here, and print per-frame pose error, rate and
+latency. Writes ``report.json``, ``report.md`` and overlay pictures (first/last frame PNG,
+animated GIF) into DIR (default ``out/demo``); the sequence and the bag are cached there.
 
 The player restamps messages with the wall clock when it publishes them, so the latency printed is
-image stamp -> pose received here, through DDS, on one machine.
+image stamp -> pose received here, through DDS, on one machine. On a GPU the bag is played in
+real time (30 Hz). On a CPU one tracker step takes 0.2-5 s depending on the machine and its
+load, and the node's camera subscriptions keep only the newest 5 frames (sensor-data QoS), so
+the demo first times the tracker here and plays the bag slowly enough that no frame is dropped
+(``--rate`` overrides this).
 """
 
 import argparse
@@ -23,13 +30,17 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence as SequenceT, Tuple
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "out" / "demo"
 YCBV_ROOT = REPO.parent / "shared" / "data" / "ycbv"
+#: Frame rate of the bags written here (their stamps), Hz.
+BAG_FPS = 30.0
+#: Share of frames that must get a pose for the demo to pass.
+MIN_POSED_FRACTION = 0.95
 
 
 def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
@@ -43,7 +54,7 @@ def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
     from pose_tracker.synth.sequence import generate_sequence
 
     H, W = int(image_size[0]), int(image_size[1])
-    seq = out / f"synthetic_seed{seed}_{frames}f_{W}x{H}"
+    seq = Path(out) / f"synthetic_seed{seed}_{frames}f_{W}x{H}"
     if (seq / "done").exists():
         log(f"      reusing {seq}")
         return seq
@@ -51,6 +62,22 @@ def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
                       quiet=True)
     (seq / "done").write_text("ok\n")
     return seq
+
+
+def prepare_bag(frames, K, bag: Path) -> Path:
+    """Write (or reuse) the rosbag2 of `frames` at `bag`; written aside, then renamed."""
+    from pose_tracker.ros.bag_io import write_sequence_bag
+
+    bag = Path(bag)
+    if bag.exists():
+        return bag
+    tmp = bag.with_name(bag.name + ".partial")
+    if tmp.exists():
+        import shutil
+        shutil.rmtree(tmp)
+    write_sequence_bag(frames, K, tmp, rate_hz=BAG_FPS)
+    tmp.rename(bag)
+    return bag
 
 
 def sequence_frames(seq_dir: Path, object_name: Optional[str], frames: int):
@@ -63,10 +90,11 @@ def sequence_frames(seq_dir: Path, object_name: Optional[str], frames: int):
 
 
 def child_env(domain_id: int) -> Dict[str, str]:
-    """Environment of the node and player processes (same venv, isolated DDS domain)."""
+    """Environment of the node and player processes (same venv, own DDS domain)."""
     env = dict(os.environ)
     env["ROS_DOMAIN_ID"] = str(domain_id)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     profile = REPO / "config" / "fastdds_shm.xml"
     if profile.exists():
         # Camera-sized messages need the shared-memory transport (ros-pip-env.md).
@@ -79,25 +107,67 @@ def pose_param(T: np.ndarray) -> str:
     """Format a 4x4 pose as the node's ``initial_pose`` parameter [x,y,z,qx,qy,qz,qw]."""
     from scipy.spatial.transform import Rotation
 
-    q = Rotation.from_matrix(T[:3, :3]).as_quat()
-    vals = list(T[:3, 3]) + list(q)
+    q = Rotation.from_matrix(np.asarray(T)[:3, :3]).as_quat()
+    vals = list(np.asarray(T)[:3, 3]) + list(q)
     return "[" + ",".join(f"{float(v):.9f}" for v in vals) + "]"
 
 
-class Listener:
-    """In-process subscriber recording poses, TF and diagnostics of the node under test."""
+def measure_step_s(mesh_path, K, image_size, frame, device: str = "cpu", weights: str = "",
+                   iterations: int = 2, repeats: int = 2) -> float:
+    """
+    Time the core tracker here: seconds per frame (median of `repeats` after a warm-up).
 
-    def __init__(self, node_name: str = "pose_tracker"):
+    `frame` needs ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 m and ``gt_pose`` (4,4).
+    """
+    from pose_tracker.mesh import load_mesh
+    from pose_tracker.tracker import Tracker
+
+    tracker = Tracker(load_mesh(str(mesh_path)), np.asarray(K), tuple(image_size),
+                      weights=weights or None, device=device, iterations=iterations)
+    tracker.reset(frame.gt_pose)
+    tracker.track(frame.rgb, frame.depth)  # warm-up (first-call allocations, graph capture)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        tracker.track(frame.rgb, frame.depth)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def playback_rate(step_s: float, fps: float = BAG_FPS, margin: float = 2.0,
+                  overhead_s: float = 0.05) -> float:
+    """
+    Playback speed factor that leaves the node `margin` x its step time per frame (<= 1).
+
+    The margin covers the node's message conversion, the player's restamping and load changes
+    on a shared machine; the node's 5-frame queue absorbs short bursts on top of that.
+    """
+    period = margin * float(step_s) + overhead_s
+    return float(min(1.0, (1.0 / fps) / period))
+
+
+class Listener:
+    """
+    In-process subscriber recording the node's poses, TF and diagnostics, and the ground truth.
+
+    Runs its own rclpy context (domain `domain_id`) spun in a thread, so it neither needs nor
+    disturbs the global context or signal handlers of the process.
+    """
+
+    def __init__(self, domain_id: Optional[int] = None, node_name: str = "pose_tracker"):
         import rclpy
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy, HistoryPolicy
+        from rclpy.signals import SignalHandlerOptions
         from geometry_msgs.msg import PoseStamped
         from diagnostic_msgs.msg import DiagnosticArray
 
-        rclpy.init()
-        self.rclpy = rclpy
-        self.node = rclpy.create_node("pose_tracker_demo_listener")
-        self.poses: List[tuple] = []
-        self.tfs: List[tuple] = []
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("pose_tracker_demo_listener", context=self.context)
+        self.poses: List[tuple] = []   # (stamp_ns, frame_id, (4,4) pose, received wall ns)
+        self.tfs: List[tuple] = []     # (stamp_ns, parent, child)
         self.gt: Dict[int, np.ndarray] = {}
         self.diagnostics: List[dict] = []
         reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
@@ -107,11 +177,14 @@ class Listener:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, reliable)
         try:
             from tf2_msgs.msg import TFMessage
-            tf_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+        except ImportError:
+            TFMessage = None
+        if TFMessage is not None:
+            tf_qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.VOLATILE)
             self.node.create_subscription(TFMessage, "/tf", self._on_tf, tf_qos)
-        except ImportError:
-            pass
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -123,8 +196,9 @@ class Listener:
     def _on_pose(self, msg) -> None:
         from pose_tracker.ros.conversions import pose_to_matrix
 
+        recv = time.time_ns()
         self.poses.append((self._ns(msg.header.stamp), msg.header.frame_id,
-                           pose_to_matrix(msg.pose), time.time_ns()))
+                           pose_to_matrix(msg.pose), recv))
 
     def _on_gt(self, msg) -> None:
         from pose_tracker.ros.conversions import pose_to_matrix
@@ -137,33 +211,71 @@ class Listener:
 
     def _on_diag(self, msg) -> None:
         for st in msg.status:
-            self.diagnostics.append({"name": st.name, "level": int.from_bytes(st.level, "little")
-                                     if isinstance(st.level, bytes) else int(st.level),
-                                     "message": st.message,
+            level = st.level
+            level = int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
+            self.diagnostics.append({"name": st.name, "level": level, "message": st.message,
                                      "values": {kv.key: kv.value for kv in st.values}})
 
     def _spin(self) -> None:
-        while not self._stop.is_set() and self.rclpy.ok():
-            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+        while not self._stop.is_set() and self.context.ok():
+            self._executor.spin_once(timeout_sec=0.05)
 
     def close(self) -> None:
-        """Stop spinning and shut rclpy down."""
+        """Stop spinning, destroy the node and shut the context down."""
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout=5.0)
+        self._executor.shutdown()
         self.node.destroy_node()
-        self.rclpy.try_shutdown()
+        self.context.try_shutdown()
+
+
+def _stop_process(proc: Optional[subprocess.Popen], timeout_s: float = 15.0) -> None:
+    """SIGINT (what Ctrl-C sends) a child that still runs; kill it if it does not exit."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, rate: float,
                  device: str, out: Path, weights: str = "", iterations: int = 2,
-                 timeout_s: float = 600.0, log=print) -> dict:
-    """Start node + player as processes, record the node's output; returns raw records."""
-    domain = 100 + os.getpid() % 100
+                 timeout_s: float = 600.0, settle_s: float = 15.0, domain_id: Optional[int] = None,
+                 extra_node_params: SequenceT[str] = (), log=print) -> dict:
+    """
+    Start the node and the player as processes, record what the node publishes.
+
+    The node gets ``initial_pose`` = `init_pose` (object -> camera, metres) as a parameter and
+    the bag's camera topics by remapping; the player replays `bag` restamped with the wall clock
+    at speed `rate`. After the player is done, waits until every frame has a pose or none came
+    for `settle_s` seconds, then stops the node with SIGINT (as Ctrl-C would).
+
+    Returns
+    -------
+        dict with ``poses`` [(stamp_ns, frame_id, (4,4) pose, received wall-clock ns)],
+        ``tfs`` [(stamp_ns, parent, child)], ``gt`` {stamp_ns: (4,4)}, ``diagnostics``
+        [dict], ``node_returncode``, ``player_returncode``, ``wall_s`` (player start -> end)
+        and ``node_log`` / ``player_log`` (paths).
+
+    Raises
+    ------
+    RuntimeError
+        the node exited early (its log is in `out`/node.log).
+    TimeoutError
+        the player ran longer than `timeout_s`.
+
+    """
+    domain = domain_id if domain_id is not None else 100 + os.getpid() % 100
     env = child_env(domain)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    if "FASTRTPS_DEFAULT_PROFILES_FILE" in env:
-        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTRTPS_DEFAULT_PROFILES_FILE"]
-    listener = Listener()
+    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION",
+                "FASTRTPS_DEFAULT_PROFILES_FILE"):
+        # The listener (this process) must discover like the children do.
+        if key in env:
+            os.environ.setdefault(key, env[key])
     node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "tracker.yaml"),
                 "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
@@ -174,229 +286,337 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, ra
                 "-r", "rgb/camera_info:=/camera/color/camera_info"]
     if weights:  # rcl refuses an empty override ("-p weights_path:="); "" = shipped weights
         node_cmd += ["-p", f"weights_path:={weights}"]
+    for p in extra_node_params:
+        node_cmd += ["-p", p]
     player_cmd = [sys.executable, "-m", "pose_tracker.ros.player", str(bag), "--restamp",
-                  "--rate", f"{rate}", "--wait-for-subscribers", "60", "--start-delay", "1.0"]
+                  "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0"]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    node_log = open(out / "node.log", "w")
-    player_log = open(out / "player.log", "w")
-    node = subprocess.Popen(node_cmd, env=env, stdout=node_log, stderr=subprocess.STDOUT)
-    player = None
-    try:
-        # The node builds its tracker on the first camera_info; give it time to import torch.
-        time.sleep(2.0)
-        if node.poll() is not None:
-            raise RuntimeError(f"node exited with {node.returncode}; see {out / 'node.log'}")
-        t_start = time.time()
-        player = subprocess.Popen(player_cmd, env=env, stdout=player_log,
-                                  stderr=subprocess.STDOUT)
-        while player.poll() is None:
-            if time.time() - t_start > timeout_s:
-                raise TimeoutError(f"player did not finish in {timeout_s:.0f} s")
-            if node.poll() is not None:
-                raise RuntimeError(f"node died ({node.returncode}); see {out / 'node.log'}")
-            log(f"  ... {len(listener.poses)}/{n_frames} poses received", end="\r")
-            time.sleep(0.5)
-        # Let the node finish the frames still in flight.
-        deadline = time.time() + 20.0
-        while len(listener.poses) < n_frames and time.time() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.5)
-        wall = time.time() - t_start
-    finally:
-        for proc in (player, node):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in (player, node):
-            if proc is not None:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        node_log.close()
-        player_log.close()
-        listener.close()
-    log("")
-    return {"poses": listener.poses, "tfs": listener.tfs, "gt": listener.gt,
-            "diagnostics": listener.diagnostics, "node_returncode": node.returncode,
-            "player_returncode": player.returncode if player else None, "wall_s": wall}
+    listener = Listener(domain)
+    node = player = None
+    wall = 0.0
+    with open(out / "node.log", "w") as node_log, open(out / "player.log", "w") as player_log:
+        try:
+            node = subprocess.Popen(node_cmd, env=env, stdout=node_log,
+                                    stderr=subprocess.STDOUT)
+            # The player waits until the node (torch import, mesh, weights) has subscribed.
+            player = subprocess.Popen(player_cmd, env=env, stdout=player_log,
+                                      stderr=subprocess.STDOUT)
+            t_start = time.time()
+            while player.poll() is None:
+                if time.time() - t_start > timeout_s:
+                    raise TimeoutError(f"player did not finish in {timeout_s:.0f} s")
+                if node.poll() is not None:
+                    raise RuntimeError(f"node exited with {node.returncode}; see "
+                                       f"{out / 'node.log'}")
+                log(f"      {len(listener.poses)}/{n_frames} poses received", end="\r")
+                time.sleep(0.5)
+            # Let the node finish the frames still queued: wait while poses keep coming.
+            last_n, last_t = len(listener.poses), time.time()
+            while len(listener.poses) < n_frames and time.time() - last_t < settle_s:
+                if node.poll() is not None:
+                    break
+                time.sleep(0.1)
+                if len(listener.poses) != last_n:
+                    last_n, last_t = len(listener.poses), time.time()
+            time.sleep(0.5)  # TF follows each pose
+            wall = time.time() - t_start
+        finally:
+            _stop_process(player)
+            _stop_process(node)
+            listener.close()
+    log(f"      {len(listener.poses)}/{n_frames} poses received")
+    return {"poses": list(listener.poses), "tfs": list(listener.tfs), "gt": dict(listener.gt),
+            "diagnostics": list(listener.diagnostics),
+            "node_returncode": node.returncode if node else None,
+            "player_returncode": player.returncode if player else None, "wall_s": wall,
+            "node_log": str(out / "node.log"), "player_log": str(out / "player.log")}
+
+
+def _percentile(values, q) -> Optional[float]:
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str,
                      object_frame: str = "object") -> dict:
-    """Match received poses to ground truth by stamp; per-frame errors and a summary."""
+    """
+    Match received poses to the ground truth by stamp; per-frame errors and a summary.
+
+    Frame i of `frames` is the i-th ground-truth stamp (the player restamps every message of a
+    frame with one stamp, and the ground truth is reliable, so all of them arrive).
+    Errors are metres / degrees with `pts` (N,3) model points (original mesh frame, metres).
+    """
     from pose_tracker import metrics
 
+    n_images = len(frames)
     gt_by_stamp = records["gt"]
-    gt_stamps = sorted(gt_by_stamp)
+    stamp_to_frame = {s: i for i, s in enumerate(sorted(gt_by_stamp))}
     poses = sorted(records["poses"], key=lambda p: p[0])
     per_frame = []
     for stamp, frame_id, T, recv_ns in poses:
         gt = gt_by_stamp.get(stamp)
-        idx = gt_stamps.index(stamp) if gt is not None else None
-        entry = {"stamp_ns": stamp, "frame": idx, "frame_id": frame_id,
-                 "latency_ms": (recv_ns - stamp) / 1e6, "pose": T.tolist()}
+        entry = {"stamp_ns": stamp, "frame": stamp_to_frame.get(stamp), "frame_id": frame_id,
+                 "latency_ms": (recv_ns - stamp) / 1e6, "pose": np.asarray(T).tolist()}
         if gt is not None:
             entry.update(add_m=metrics.add(T, gt, pts), adds_m=metrics.adds(T, gt, pts),
                          t_err_m=metrics.translation_error(T, gt),
                          r_err_deg=metrics.rotation_error_deg(T, gt))
         per_frame.append(entry)
-    n_images = len(gt_stamps) if gt_stamps else len(frames)
     matched = [e for e in per_frame if e["frame"] is not None]
+    missing = max(0, n_images - len(matched))
     adds = [e["adds_m"] for e in matched]
-    adds_all = adds + [np.inf] * (n_images - len(matched))
-    add_all = [e["add_m"] for e in matched] + [np.inf] * (n_images - len(matched))
-    stamps_ok = all(e["frame"] is not None for e in per_frame)
-    tf_ok = bool(records["tfs"]) and all(p == image_frame_id and c == object_frame
-                                         for _, p, c in records["tfs"])
+    adds_all = adds + [np.inf] * missing
+    add_all = [e["add_m"] for e in matched] + [np.inf] * missing
+    pose_stamps = {e["stamp_ns"] for e in per_frame}
+    tf_stamps = {s for s, _, _ in records["tfs"]}
     recv = sorted(p[3] for p in poses)
     rate = (len(recv) - 1) / ((recv[-1] - recv[0]) / 1e9) if len(recv) > 1 else 0.0
     lat = [e["latency_ms"] for e in per_frame]
+    diag_last = records["diagnostics"][-1]["values"] if records["diagnostics"] else {}
     return {
-        "frames": n_images, "poses": len(per_frame),
+        "frames": n_images, "poses": len(per_frame), "gt_messages": len(gt_by_stamp),
         "posed_fraction": len(matched) / max(1, n_images),
-        "pose_stamps_equal_image_stamps": stamps_ok,
-        "tf_parent_child_ok": tf_ok, "tf_messages": len(records["tfs"]),
+        "pose_stamps_equal_image_stamps": bool(per_frame) and len(matched) == len(per_frame)
+        and len(gt_by_stamp) == n_images,
+        "pose_frame_ids": sorted({e["frame_id"] for e in per_frame}),
+        "tf_parent_child_ok": bool(records["tfs"]) and all(
+            p == image_frame_id and c == object_frame for _, p, c in records["tfs"]),
+        "tf_messages": len(records["tfs"]),
+        "tf_stamps_equal_pose_stamps": tf_stamps == pose_stamps,
         "adds_auc": metrics.auc(adds_all), "add_auc": metrics.auc(add_all),
         "adds_mean_m": float(np.mean(adds)) if adds else None,
         "adds_max_m": float(np.max(adds)) if adds else None,
+        "add_mean_m": float(np.mean([e["add_m"] for e in matched])) if matched else None,
         "t_err_mean_m": float(np.mean([e["t_err_m"] for e in matched])) if matched else None,
         "r_err_mean_deg": float(np.mean([e["r_err_deg"] for e in matched])) if matched else None,
         "rate_hz": rate,
-        "latency_ms_median": float(np.median(lat)) if lat else None,
-        "latency_ms_p95": float(np.percentile(lat, 95)) if lat else None,
+        "latency_ms_median": _percentile(lat, 50), "latency_ms_p95": _percentile(lat, 95),
+        "latency_ms_max": float(np.max(lat)) if lat else None,
+        "node_diagnostics": diag_last,
         "per_frame": per_frame,
     }
 
 
 def draw_overlay(rgb: np.ndarray, K: np.ndarray, pts: np.ndarray, est: Optional[np.ndarray],
-                 gt: Optional[np.ndarray]) -> np.ndarray:
-    """Project model points at the GT (green) and estimated (magenta) poses onto the image."""
+                 gt: Optional[np.ndarray], label: str = "") -> np.ndarray:
+    """
+    Project model points at the GT (green) and estimated (magenta) poses onto the image.
+
+    `rgb` (H,W,3) uint8; `K` (3,3); `pts` (N,3) metres, object frame; poses (4,4) object ->
+    camera or None. GT dots are 1 pixel, estimate dots 2x2 pixels (drawn over them), so a
+    good estimate hides the green. Returns a new (H,W,3) uint8 image.
+    """
+    from PIL import Image, ImageDraw
+
     img = rgb.copy()
     H, W = img.shape[:2]
     sub = pts[:: max(1, len(pts) // 1500)]
-    for T, color in ((gt, (0, 255, 0)), (est, (255, 0, 255))):
+    for T, color, size in ((gt, (0, 255, 0), 1), (est, (255, 0, 255), 2)):
         if T is None or not np.all(np.isfinite(T)):
             continue
         cam = sub @ T[:3, :3].T + T[:3, 3]
-        ok = cam[:, 2] > 1e-3
-        uv = cam[ok] @ K.T
-        uv = (uv[:, :2] / uv[:, 2:3]).round().astype(int)
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
-        img[uv[inside, 1], uv[inside, 0]] = color
+        cam = cam[cam[:, 2] > 1e-3]
+        uv = cam @ np.asarray(K).T
+        uv = np.floor(uv[:, :2] / uv[:, 2:3]).astype(int)
+        for dy in range(size):
+            for dx in range(size):
+                u, v = uv[:, 0] + dx, uv[:, 1] + dy
+                inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
+                img[v[inside], u[inside]] = color
+    if label:
+        pil = Image.fromarray(img)
+        draw = ImageDraw.Draw(pil)
+        draw.rectangle((0, 0, 8 + 6 * len(label), 14), fill=(0, 0, 0))
+        draw.text((4, 2), label, fill=(255, 255, 255))
+        img = np.asarray(pil).copy()
     return img
 
 
 def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
-    """Write report.json, report.md and overlay pictures."""
+    """Write report.json, report.md and the overlay pictures into `out`."""
     from PIL import Image
 
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "report.json", "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    est_by_frame = {e["frame"]: np.asarray(e["pose"]) for e in summary["per_frame"]
-                    if e["frame"] is not None}
+        json.dump(summary, f, indent=1, default=float)
+    by_frame = {e["frame"]: e for e in summary["per_frame"] if e["frame"] is not None}
     pics = []
     for i, fr in enumerate(frames):
-        pics.append(Image.fromarray(draw_overlay(fr.rgb, K, pts, est_by_frame.get(i),
-                                                 fr.gt_pose)))
+        e = by_frame.get(i)
+        label = (f"frame {i}: ADD-S {1000 * e['adds_m']:.1f} mm" if e is not None and
+                 "adds_m" in e else f"frame {i}: no pose")
+        est = np.asarray(e["pose"]) if e is not None else None
+        pics.append(Image.fromarray(draw_overlay(fr.rgb, K, pts, est, fr.gt_pose, label)))
     if pics:
         pics[0].save(out / "overlay_first.png")
         pics[-1].save(out / "overlay_last.png")
-        small = [p.resize((p.width // 2, p.height // 2)) for p in pics]
-        small[0].save(out / "overlay.gif", save_all=True, append_images=small[1:], duration=66,
-                      loop=0)
-    lines = ["# pose_tracker demo report", "",
-             f"- frames: {summary['frames']}, poses received: {summary['poses']} "
-             f"({100 * summary['posed_fraction']:.1f}%)",
-             f"- ADD-S AUC: {summary['adds_auc']:.1f}, ADD AUC: {summary['add_auc']:.1f}, "
-             f"mean ADD-S: {1000 * (summary['adds_mean_m'] or float('nan')):.2f} mm",
-             f"- rate: {summary['rate_hz']:.1f} Hz, latency stamp->pose median "
-             f"{summary['latency_ms_median'] or float('nan'):.1f} ms, p95 "
-             f"{summary['latency_ms_p95'] or float('nan'):.1f} ms",
-             f"- pose stamps equal image stamps: {summary['pose_stamps_equal_image_stamps']}, "
-             f"TF parent/child right: {summary['tf_parent_child_ok']}",
-             "", "Overlay: green = ground truth, magenta = estimate "
-             "(overlay_first.png, overlay_last.png, overlay.gif)."]
+        small = [p.resize((p.width // 2, p.height // 2)) if p.width > 400 else p for p in pics]
+        small[0].save(out / "overlay.gif", save_all=True, append_images=small[1:],
+                      duration=int(1000 / BAG_FPS * 2), loop=0)
+
+    def mm(v):
+        return "n/a" if v is None else f"{1000 * v:.2f} mm"
+
+    def ms(v):
+        return "n/a" if v is None else f"{v:.0f} ms"
+
+    s = summary
+    lines = [
+        "# pose_tracker demo report", "",
+        f"- source: {s.get('source')} ({s.get('sequence')}), {s.get('image_size')}, "
+        f"device {s.get('device')}, {s.get('iterations')} iterations",
+        f"- playback: x{s.get('playback_rate', 0):.3f} of {BAG_FPS:g} Hz = "
+        f"{BAG_FPS * s.get('playback_rate', 0):.2f} frames/s in"
+        + (f" (tracker step measured here: {1000 * s['measured_step_s']:.0f} ms)"
+           if s.get("measured_step_s") else ""),
+        f"- frames: {s['frames']}, poses received: {s['poses']} "
+        f"({100 * s['posed_fraction']:.1f}%)",
+        f"- ADD-S mean {mm(s['adds_mean_m'])}, max {mm(s['adds_max_m'])}; ADD mean "
+        f"{mm(s['add_mean_m'])}; ADD-S AUC {s['adds_auc']:.1f}, ADD AUC {s['add_auc']:.1f}",
+        f"- rate of poses: {s['rate_hz']:.2f} Hz; latency image stamp -> pose received: median "
+        f"{ms(s['latency_ms_median'])}, p95 {ms(s['latency_ms_p95'])}, "
+        f"max {ms(s['latency_ms_max'])}",
+        f"- pose stamps equal image stamps: {s['pose_stamps_equal_image_stamps']}; TF parent = "
+        f"image frame, child = object: {s['tf_parent_child_ok']} ({s['tf_messages']} TF); "
+        f"node exit code {s.get('node_returncode')}",
+        "", "Overlay: green = ground truth, magenta = estimate "
+        "(overlay_first.png, overlay_last.png, overlay.gif).", "",
+        "| frame | ADD-S mm | t err mm | r err deg | latency ms |", "|---|---|---|---|---|"]
+    for e in s["per_frame"]:
+        if e["frame"] is not None and "adds_m" in e:
+            lines.append(f"| {e['frame']} | {1000 * e['adds_m']:.2f} | {1000 * e['t_err_m']:.2f}"
+                         f" | {e['r_err_deg']:.2f} | {e['latency_ms']:.0f} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    log(f"wrote {out / 'report.md'}, report.json, overlay_first.png, overlay_last.png, "
+    log(f"      wrote {out / 'report.md'}, report.json, overlay_first.png, overlay_last.png, "
         "overlay.gif")
 
 
-def run_demo(source: str = "synthetic", frames: int = 60, out: Path = DEFAULT_OUT,
+def checks(summary: dict) -> Dict[str, bool]:
+    """Pass/fail of what the demo shows: frames posed, stamps, TF, clean node exit."""
+    return {
+        f">= {100 * MIN_POSED_FRACTION:.0f}% of frames posed":
+            summary["posed_fraction"] >= MIN_POSED_FRACTION,
+        "pose stamps equal image stamps": summary["pose_stamps_equal_image_stamps"],
+        "TF parent = image frame, child = object frame": summary["tf_parent_child_ok"],
+        "node exited cleanly on SIGINT": summary.get("node_returncode") == 0,
+    }
+
+
+def default_settings(cuda: bool) -> Tuple[int, Tuple[int, int]]:
+    """(frames, (H, W)) of ``make demo``: 5 s at 30 Hz on a GPU; ~1 s on a CPU (a few minutes)."""
+    return (150, (480, 640)) if cuda else (30, (480, 640))
+
+
+def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path = DEFAULT_OUT,
              device: str = "auto", rate: Optional[float] = None, seed: int = 1000,
-             weights: str = "", iterations: int = 2, quiet: bool = False) -> dict:
+             weights: str = "", iterations: int = 2, image_size: Optional[SequenceT[int]] = None,
+             quiet: bool = False) -> dict:
     """Prepare data, run the pipeline, evaluate and write outputs; returns the summary."""
     import torch
 
     from pose_tracker.data.sequence import find_mesh, load_model_points
-    from pose_tracker.ros.bag_io import DEFAULT_FRAME_ID, write_sequence_bag
+    from pose_tracker.ros.bag_io import DEFAULT_FRAME_ID
 
     def log(*a, **k):
         if not quiet:
             print(*a, **k, flush=True)
 
+    t0 = time.time()
     out = Path(out)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda but torch sees no CUDA device")
     cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    dev = "cuda" if cuda else "cpu"
+    n_default, size_default = default_settings(cuda)
+    frames = int(frames or n_default)
+    image_size = tuple(image_size or size_default)
     if source == "synthetic":
-        log(f"[1/4] synthetic sequence ({frames} frames, seed {seed}) ...")
-        seq_dir = prepare_synthetic(out, frames, seed, "cuda" if cuda else "cpu")
+        log(f"[1/5] synthetic sequence: {frames} frames {image_size[1]}x{image_size[0]}, seed "
+            f"{seed} (rendered on {dev}; cached in {out}) ...")
+        seq_dir = prepare_synthetic(out, frames, seed, dev, image_size, log)
         seq, fr = sequence_frames(seq_dir, None, frames)
         mesh = seq_dir / "mesh.obj"
-        pts = np.asarray(__import__("trimesh").load(mesh, force="mesh").vertices)
+        pts = load_model_points(seq_dir / "points.xyz")
     elif source == "ycbv":
         obj = "005_tomato_soup_can"
         seq_dir = YCBV_ROOT / "sequences" / "0003"
-        log(f"[1/4] real YCB-Video clip {seq_dir} ({obj}) ...")
+        log(f"[1/5] real YCB-Video clip {seq_dir} ({obj}) ...")
         seq, fr = sequence_frames(seq_dir, obj, frames)
         mesh = find_mesh(YCBV_ROOT, obj)
         pts = load_model_points(YCBV_ROOT / "models" / obj / "points.xyz")
     else:
         raise ValueError(f"unknown source {source!r}")
-    bag = out / f"bag_{source}_{len(fr)}f"
-    log(f"[2/4] writing rosbag2 (mcap) {bag} ...")
-    if not bag.exists():
-        write_sequence_bag(fr, seq.K, bag)
-    if rate is None:
-        # Real time (30 Hz) on a GPU; on a CPU the eager step takes ~0.3 s, so play slower
-        # than the node runs, or sensor-data QoS (keep last 5) drops frames by design.
-        rate = 1.0 if cuda else 0.08
-    log(f"[3/4] node + player over DDS (device={'cuda' if cuda else 'cpu'}, rate x{rate}) ...")
-    records = run_pipeline(bag, mesh, fr[0].gt_pose, len(fr), rate,
-                           "cuda" if cuda else "cpu", out, weights=weights,
+    bag = out / f"bag_{seq_dir.name}_{len(fr)}f"
+    log(f"[2/5] rosbag2 (mcap, {BAG_FPS:g} Hz stamps): {bag} ...")
+    prepare_bag(fr, seq.K, bag)
+    step_s = None
+    if rate is None and cuda:
+        rate = 1.0
+    elif rate is None:
+        step_s = measure_step_s(mesh, seq.K, seq.image_size, fr[0], dev, weights, iterations)
+        rate = playback_rate(step_s)
+        log(f"[3/5] CPU tracker step here: {1000 * step_s:.0f} ms -> playing at x{rate:.3f} "
+            f"({BAG_FPS * rate:.2f} frames/s) so that no frame is dropped")
+    else:
+        log(f"[3/5] playback rate x{rate} (given)")
+    log(f"[4/5] node + player processes over DDS (device={dev}) ...")
+    records = run_pipeline(bag, mesh, fr[0].gt_pose, len(fr), rate, dev, out, weights=weights,
                            iterations=iterations, log=log)
     summary = evaluate_records(records, fr, pts, DEFAULT_FRAME_ID)
-    summary.update(source=source, device="cuda" if cuda else "cpu", playback_rate=rate,
+    summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
                    sequence=str(seq_dir), mesh=str(mesh), iterations=iterations,
-                   node_returncode=records["node_returncode"], wall_s=records["wall_s"])
-    log("[4/4] results")
+                   image_size=list(seq.image_size),
+                   node_returncode=records["node_returncode"],
+                   player_returncode=records["player_returncode"],
+                   pipeline_wall_s=records["wall_s"])
+    log("[5/5] results (error against ground truth; latency = image stamp -> pose received)")
     for e in summary["per_frame"]:
-        if e["frame"] is None:
+        if e["frame"] is None or "adds_m" not in e:
             continue
-        log(f"  frame {e['frame']:4d}  ADD-S {1000 * e['adds_m']:7.2f} mm  "
-            f"t_err {1000 * e['t_err_m']:7.2f} mm  r_err {e['r_err_deg']:6.2f} deg  "
+        log(f"      frame {e['frame']:4d}  ADD-S {1000 * e['adds_m']:6.2f} mm  "
+            f"t_err {1000 * e['t_err_m']:6.2f} mm  r_err {e['r_err_deg']:5.2f} deg  "
             f"latency {e['latency_ms']:7.1f} ms")
-    log(f"  posed {summary['poses']}/{summary['frames']} frames, ADD-S AUC "
-        f"{summary['adds_auc']:.1f}, ADD AUC {summary['add_auc']:.1f}, "
-        f"rate {summary['rate_hz']:.1f} Hz, latency median {summary['latency_ms_median']} ms")
+    adds_mean = summary["adds_mean_m"]
+    log(f"      posed {summary['poses']}/{summary['frames']} frames, mean ADD-S "
+        f"{'n/a' if adds_mean is None else f'{1000 * adds_mean:.2f} mm'}, ADD-S AUC "
+        f"{summary['adds_auc']:.1f}, rate {summary['rate_hz']:.2f} Hz, latency median "
+        f"{summary['latency_ms_median'] or float('nan'):.0f} ms, p95 "
+        f"{summary['latency_ms_p95'] or float('nan'):.0f} ms")
+    summary["checks"] = checks(summary)
+    for name, ok in summary["checks"].items():
+        log(f"      [{'PASS' if ok else 'FAIL'}] {name}")
+    summary["total_wall_s"] = time.time() - t0
     write_outputs(out, summary, fr, seq.K, pts, log)
+    log(f"      done in {summary['total_wall_s']:.0f} s")
     return summary
 
 
+def _size(text: str) -> Tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
+
+
 def main(argv=None) -> int:
-    """Command-line entry point."""
-    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
+    """Command-line entry point; exit status 1 when a check fails (see `checks`)."""
+    p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.demo",
+                                description=__doc__.strip().split("\n")[0])
     p.add_argument("--source", choices=("synthetic", "ycbv"), default="synthetic")
-    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames to play (default: 150 on a GPU, 30 on a CPU)")
+    p.add_argument("--size", type=_size, default=None,
+                   help="synthetic image size HxW (default 480x640)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--rate", type=float, default=None, help="playback speed factor")
+    p.add_argument("--rate", type=float, default=None,
+                   help="playback speed factor (default: 1 on a GPU, measured on a CPU)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--weights", default="", help="refiner checkpoint ('' = shipped)")
     p.add_argument("--iterations", type=int, default=2)
     args = p.parse_args(argv)
     summary = run_demo(args.source, args.frames, args.out, args.device, args.rate, args.seed,
-                       args.weights, args.iterations)
-    return 0 if summary["posed_fraction"] > 0 else 1
+                       args.weights, args.iterations, args.size)
+    return 0 if all(summary["checks"].values()) else 1
 
 
 if __name__ == "__main__":

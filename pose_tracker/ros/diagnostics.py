@@ -37,6 +37,10 @@ class NodeStats:
         frames skipped, by reason (e.g. "encoding", "no_initial_pose", "depth_units").
     window_s
         length of the sliding window of rates and timings, seconds.
+    started_s
+        monotonic time the node started, seconds (None = unknown).
+    last_frame_s
+        monotonic time of the last synchronised RGB-D pair, seconds (None = none yet).
 
     """
 
@@ -46,6 +50,8 @@ class NodeStats:
     skipped: Dict[str, int] = field(default_factory=dict)
     window_s: float = 5.0
     last_quality: Optional[float] = None
+    started_s: Optional[float] = None
+    last_frame_s: Optional[float] = None
     _recent: Deque[Tuple[float, float, float]] = field(default_factory=deque)
     _recent_skips: Deque[Tuple[float, str]] = field(default_factory=deque)
 
@@ -54,6 +60,11 @@ class NodeStats:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         self._recent_skips.append((now_s, reason))
         self._trim(now_s)
+
+    def input_age(self, now_s: float) -> Optional[float]:
+        """Seconds since the last RGB-D pair (or the start, if none came yet); None = unknown."""
+        ref = self.last_frame_s if self.last_frame_s is not None else self.started_s
+        return None if ref is None else max(0.0, now_s - ref)
 
     def recent_skips(self, now_s: float) -> Dict[str, int]:
         """Frames skipped within the window, by reason."""
@@ -108,14 +119,25 @@ class NodeStats:
         }
 
 
+def stall_message(stats: NodeStats, now_s: float, input_timeout: float) -> Optional[str]:
+    """Say that the RGB-D input stalled, or return None while it flows (or when disabled)."""
+    age = stats.input_age(now_s)
+    if not input_timeout or age is None or age <= input_timeout:
+        return None
+    if stats.last_frame_s is None:
+        return f"no RGB-D frames received yet ({age:.1f} s since start)"
+    return f"no RGB-D frames for {age:.1f} s (camera stopped?)"
+
+
 def diagnostic_status(stats: NodeStats, state: str, now_s: float, name: str,
                       hardware_id: str = "", sync_dropped: Optional[Dict[str, int]] = None,
-                      extra: Optional[Dict[str, str]] = None):
+                      extra: Optional[Dict[str, str]] = None, input_timeout: float = 0.0):
     """
     Build the node's diagnostic_msgs/DiagnosticStatus.
 
-    Level: OK while TRACKING, WARN while waiting or LOST, ERROR when, within the statistics
-    window, frames were rejected for bad input and none was tracked.
+    Level: OK while TRACKING, WARN while waiting or LOST, WARN when no RGB-D frame came for
+    more than `input_timeout` seconds (the message says so, whatever the state), ERROR when,
+    within the statistics window, frames were rejected for bad input and none was tracked.
 
     Parameters
     ----------
@@ -133,6 +155,8 @@ def diagnostic_status(stats: NodeStats, state: str, now_s: float, name: str,
         synchroniser drops by reason.
     extra
         more key/values to report.
+    input_timeout
+        seconds without frames after which the input counts as stalled; 0 disables.
 
     """
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -147,15 +171,22 @@ def diagnostic_status(stats: NodeStats, state: str, now_s: float, name: str,
     else:
         level, message = DiagnosticStatus.WARN, "waiting for camera_info"
     bad = {k: v for k, v in stats.recent_skips(now_s).items() if k not in BENIGN_SKIPS}
-    if bad and "latency_ms_mean" not in summary:
+    stalled = stall_message(stats, now_s, input_timeout)
+    if stalled is not None:
+        # The stall is the problem now, even if the last frames before it were rejected.
+        level = max(level, DiagnosticStatus.WARN, key=ord)
+        message = f"{stalled}; state {state}"
+    elif bad and "latency_ms_mean" not in summary:
         level = DiagnosticStatus.ERROR
         message = "frames arrive but are rejected: " + ", ".join(sorted(bad))
+    age = stats.input_age(now_s)
     values = {
         "state": state,
         "frames_received": stats.frames_received,
         "frames_tracked": stats.frames_tracked,
         "poses_published": stats.poses_published,
         "quality": "" if stats.last_quality is None else f"{stats.last_quality:.3f}",
+        "input_age_s": "" if age is None else f"{age:.2f}",
     }
     values.update({k: f"{v:.2f}" for k, v in summary.items()})
     values.update({f"skipped.{k}": v for k, v in sorted(stats.skipped.items())})

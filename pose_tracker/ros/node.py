@@ -30,13 +30,14 @@ from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
-from pose_tracker.errors import FrameError, MeshError, PoseTrackerError, WeightsError
+from pose_tracker.errors import (FrameError, MeshError, MeshUnitsError, PoseTrackerError,
+                                 WeightsError)
 from pose_tracker.ros import conversions as conv
 from pose_tracker.ros import diagnostics as diag
 from pose_tracker.ros import params as P
 from pose_tracker.ros.markers import DisplayMesh, mesh_marker
 from pose_tracker.ros.overlay import draw_overlay, subsample_points
-from pose_tracker.ros.sync import ApproximateTimeSync
+from pose_tracker.ros.sync import ApproximateTimeSync, LATE
 from pose_tracker.ros.tf_publisher import TfPublisher
 
 #: Input topics (relative: they follow the node's namespace and remappings).
@@ -101,6 +102,9 @@ def default_tracker_factory(params: P.TrackerParams) -> TrackerSetup:
     try:
         mesh = (load_mesh(params.mesh_path) if params.mesh_scale == 0.0
                 else load_mesh(params.mesh_path, params.mesh_scale))
+    except MeshUnitsError as e:
+        raise MeshUnitsError(f"{e} -- for this node set the mesh_scale parameter, e.g. "
+                             "--ros-args -p mesh_scale:=0.001 for millimetres") from e
     except PoseTrackerError:
         raise
     except Exception as e:
@@ -151,9 +155,13 @@ class _OnceLog:
         getattr(self._logger, level)(message)
         return True
 
-    def clear(self, *keys: str) -> None:
+    def clear(self, *keys: str) -> bool:
+        """Forget `keys` (they will be logged again); True when one of them had been logged."""
+        found = False
         for key in keys:
+            found = found or key in self._seen
             self._seen.discard(key)
+        return found
 
     def count(self, key: str) -> int:
         return sum(1 for k, _, _ in self.records if k == key)
@@ -232,7 +240,7 @@ class PoseTrackerNode(Node):
         self._last_stamp_ns: Optional[int] = None
         self._newest_ns = [None, None]
         self._frame_id = ""
-        self.stats = diag.NodeStats()
+        self.stats = diag.NodeStats(started_s=time.monotonic())
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
@@ -246,6 +254,11 @@ class PoseTrackerNode(Node):
         self._marker_pub = self.create_publisher(Marker, "~/marker", latched)
         self._tf = TfPublisher(self) if self.params.publish_tf else None
 
+        # Created before the image subscriptions: the executor serves ready subscriptions in
+        # creation order, so a camera_info that arrives with the first images builds the
+        # tracker before that frame is processed (else the first frame is dropped).
+        self._info_sub = self.create_subscription(
+            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data)
         mf = _import_message_filters() if use_message_filters else None
         self.sync = None
         self._mf_sync = None
@@ -270,8 +283,6 @@ class PoseTrackerNode(Node):
                                          qos_profile_sensor_data)
                 for i, topic in enumerate((RGB_TOPIC, DEPTH_TOPIC))]
             self.sync_backend = "pose_tracker.ros.sync"
-        self._info_sub = self.create_subscription(
-            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data)
         self._pose_sub = self.create_subscription(
             PoseStamped, "~/initial_pose", self._on_initial_pose, reliable)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
@@ -342,7 +353,14 @@ class PoseTrackerNode(Node):
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, index: int, msg) -> None:
-        self.sync.add(index, conv.stamp_to_ns(msg.header.stamp), msg)
+        if self.sync.add(index, conv.stamp_to_ns(msg.header.stamp), msg) == LATE:
+            self._log_late((RGB_TOPIC, DEPTH_TOPIC)[index])
+
+    def _log_late(self, topic: str) -> None:
+        self._log("late", "warning",
+                  f"a message on {self._topic(topic)} is not newer than the last processed "
+                  "frame (out-of-order delivery): dropped (reported once; counted on "
+                  "/diagnostics)")
 
     def _on_raw_image_mf(self, msg, index: int) -> None:
         """Time-jump detection for the message_filters path (called before its queueing)."""
@@ -363,7 +381,18 @@ class PoseTrackerNode(Node):
         self._log("time_backwards", "warning",
                   f"time went backwards by {(newest_ns - stamp_ns) / 1e9:.2f} s on "
                   f"{self._topic(topic)} (bag played in a loop? driver restart?): synchroniser "
-                  "reset (reported once; counted on /diagnostics)")
+                  "reset; tracking restarts from the initial_pose parameter if set, else the "
+                  "object is LOST (reported once; counted on /diagnostics)")
+        # The pose tracked so far belongs to the old stream: restart from the configured
+        # initial pose (a looping bag starts where it started), or stop publishing.
+        if not self._has_pose:
+            return
+        if self.params.initial_pose is not None:
+            self._set_pose(conv.pose_from_list(self.params.initial_pose),
+                           "initial_pose parameter (the stream restarted)")
+        elif not self._lost:
+            self._declare_lost("time went backwards (the stream restarted), so the tracked pose "
+                               "no longer applies")
 
     def _on_camera_info(self, msg) -> None:
         try:
@@ -381,8 +410,10 @@ class PoseTrackerNode(Node):
                 self.tracker = self._build(K, size)
             except Exception as e:  # a tracker that cannot be built must not kill the node
                 self._build_failed = True
-                self.get_logger().error(f"cannot build the tracker for K={K.tolist()}, "
-                                        f"size {size[1]}x{size[0]}: {e}")
+                self._log("tracker_build", "error",
+                          f"cannot build the tracker for K={K.tolist()}, size "
+                          f"{size[1]}x{size[0]}: {type(e).__name__}: {e} -- no frame will be "
+                          "tracked; fix the cause and restart the node")
                 return
             self._K, self._size = K, size
             self.get_logger().info(f"tracker ready for {size[1]}x{size[0]} images, "
@@ -459,16 +490,23 @@ class PoseTrackerNode(Node):
         """Process one synchronised RGB-D pair."""
         self.stats.frames_received += 1
         now = time.monotonic()
+        if self._log.clear("input_stalled"):
+            gap = now - (self.stats.last_frame_s or self.stats.started_s or now)
+            self.get_logger().info(f"RGB-D frames are back after {gap:.1f} s without input")
+        self.stats.last_frame_s = now
         stamp_ns = conv.stamp_to_ns(rgb.header.stamp)
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
             # Only reachable with message_filters (our synchroniser drops these itself).
             self.stats.skip("late", now)
+            self._log_late(RGB_TOPIC)
             return
         self._last_stamp_ns = stamp_ns
         self._frame_id = rgb.header.frame_id
         tracker = self.tracker
         if tracker is None:
-            if self._camera_info_problem is not None:
+            if self._build_failed:
+                self.stats.skip("tracker_build", now)
+            elif self._camera_info_problem is not None:
                 self.stats.skip("camera_info", now)
             else:
                 self.stats.skip("no_camera_info", now)
@@ -480,7 +518,8 @@ class PoseTrackerNode(Node):
             conv.check_pair(rgb, depth)
             conv.rgb_into(tracker.staging.rgb, rgb)
             conv.depth_into(tracker.staging.depth, depth)
-            conv.check_depth_content(tracker.staging.depth, P.MAX_PLAUSIBLE_MEDIAN_DEPTH)
+            conv.check_depth_content(tracker.staging.depth, P.MAX_PLAUSIBLE_MEDIAN_DEPTH,
+                                     min_median=P.MIN_PLAUSIBLE_MEDIAN_DEPTH)
         except FrameError as e:
             self._reject(getattr(e, "kind", "frame"), str(e))
             return
@@ -567,15 +606,23 @@ class PoseTrackerNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def publish_diagnostics(self) -> None:
-        """Publish one diagnostic_msgs/DiagnosticArray on /diagnostics."""
+        """Publish one diagnostic_msgs/DiagnosticArray on /diagnostics (and log a stall once)."""
         from diagnostic_msgs.msg import DiagnosticArray
 
+        now = time.monotonic()
+        stalled = diag.stall_message(self.stats, now, self.params.input_timeout)
+        if stalled is not None:
+            self._log("input_stalled", "warning",
+                      f"{stalled} on {self._topic(RGB_TOPIC)} + {self._topic(DEPTH_TOPIC)}: "
+                      "is the camera running and are the topics remapped right? Tracking "
+                      "resumes with the next frames (logged once per stall)")
         status = diag.diagnostic_status(
-            self.stats, self.state, time.monotonic(), f"{self.get_name()}: tracking",
+            self.stats, self.state, now, f"{self.get_name()}: tracking",
             hardware_id=self._frame_id,
             sync_dropped=dict(self.sync.stats.dropped) if self.sync is not None else None,
             extra={"sync": self.sync_backend,
-                   "tf": self._tf.backend if self._tf is not None else "off"})
+                   "tf": self._tf.backend if self._tf is not None else "off"},
+            input_timeout=self.params.input_timeout)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [status]

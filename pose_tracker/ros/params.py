@@ -12,6 +12,8 @@ from typing import Any, Optional, Tuple
 
 #: Largest median depth, metres, a frame may have before it is taken for a units error.
 MAX_PLAUSIBLE_MEDIAN_DEPTH = 20.0
+#: Smallest median depth, metres, a frame may have before it is taken for a units error.
+MIN_PLAUSIBLE_MEDIAN_DEPTH = 0.02
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -81,6 +83,11 @@ PARAMETERS = (
     ParamSpec("max_jump", 0.5,
               "Largest translation between two published poses, in mesh diameters; a larger "
               "jump means LOST.", read_only=False, limits=(0.0, 100.0)),
+    ParamSpec("input_timeout", 1.0,
+              "Seconds without a synchronised RGB-D frame after which the input counts as "
+              "stalled (camera stopped, wrong topics): /diagnostics warns and one line is "
+              "logged per stall; tracking resumes with the next frames.", read_only=False,
+              limits=(0.1, 3600.0)),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
@@ -106,6 +113,7 @@ class TrackerParams:
     quality_threshold: float = 0.3
     lost_after_frames: int = 10
     max_jump: float = 0.5
+    input_timeout: float = 1.0
 
 
 def validate(name: str, value: Any) -> Optional[str]:
