@@ -221,8 +221,14 @@ def make_stream(renderer: MeshRenderer, mesh: Mesh, K: np.ndarray, size: Tuple[i
 
 # ---------------------------------------------------------------------------- the run
 def _size(text: str) -> Tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
+    """Parse an image size 'HxW' (pixels, both positive)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 480x640, got {text!r}")
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:

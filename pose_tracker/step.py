@@ -90,6 +90,53 @@ def depth_support(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
     return num / den
 
 
+def render_at(pose: torch.Tensor, K: torch.Tensor, render: Callable,
+              cfg: StepConfig) -> Tuple[torch.Tensor, object]:
+    """Render the mesh at `pose` into its crop window (the model side of one iteration).
+
+    Needs nothing from the observed frame, so the tracker can run the first iteration's render
+    concurrently with the frame's depth filtering (two streams in one CUDA graph).
+
+    Args:
+        pose: (B,4,4) float32 centred-object -> camera, metres.
+        K: (B,3,3) float32 intrinsics.
+        render: `MeshRenderer.render`-like callable (pose, K, crop_tf) -> RenderOutput.
+        cfg: step constants.
+
+    Returns:
+        crop_tf: (B,3,3) float32 image -> crop pixel transform.
+        rendered: the RenderOutput (rgb (B,3,S,S), xyz (B,3,S,S) metres, mask (B,1,S,S)).
+    """
+    crop_tf = crop_window_tf(pose, K, cfg.diameter, CROP_RATIO, cfg.crop_size)
+    return crop_tf, render(pose, K, crop_tf)
+
+
+def refine_rendered(pose: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
+                    crop_tf: torch.Tensor, rendered, network: Callable, cfg: StepConfig):
+    """Finish one iteration from its render: crop the observation, RefineNet, pose update.
+
+    Args:
+        pose: (B,4,4) float32 centred-object -> camera, metres (the pose `rendered` shows).
+        rgb: (B,3,H,W) float32 observed RGB in [0,1].
+        xyz: (B,3,H,W) float32 observed XYZ map, metres, camera frame.
+        crop_tf, rendered: the output of `render_at` for `pose`.
+        network: callable (A, B) -> (trans (B,3), rot (B,3)), float32 outputs.
+        cfg: step constants.
+
+    Returns:
+        new_pose: (B,4,4) float32 after the update.
+        quality: (B,) float32 depth support of `pose` (before the update).
+    """
+    t = pose[:, :3, 3]
+    inputs_a = normalize_pair(rendered.rgb, rendered.xyz, t, cfg.diameter)
+    rgb_b, xyz_b = crop_real(rgb, xyz, crop_tf, cfg.crop_size)
+    inputs_b = normalize_pair(rgb_b, xyz_b, t, cfg.diameter)
+    trans, rot = network(inputs_a, inputs_b)
+    new_pose = apply_refiner_update(pose, trans, rot, cfg.diameter, cfg.rot_normalizer)
+    quality = depth_support(rendered.xyz, rendered.mask, xyz_b, cfg.quality_tolerance)
+    return new_pose, quality
+
+
 def refine_once(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
                 render: Callable, network: Callable, cfg: StepConfig):
     """Run one refinement iteration: render, crop both sides, RefineNet, pose update.
@@ -107,16 +154,26 @@ def refine_once(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: tor
         new_pose: (B,4,4) float32 after the update.
         quality: (B,) float32 depth support of the pose *before* the update.
     """
-    crop_tf = crop_window_tf(pose, K, cfg.diameter, CROP_RATIO, cfg.crop_size)
-    rendered = render(pose, K, crop_tf)
-    t = pose[:, :3, 3]
-    inputs_a = normalize_pair(rendered.rgb, rendered.xyz, t, cfg.diameter)
-    rgb_b, xyz_b = crop_real(rgb, xyz, crop_tf, cfg.crop_size)
-    inputs_b = normalize_pair(rgb_b, xyz_b, t, cfg.diameter)
-    trans, rot = network(inputs_a, inputs_b)
-    new_pose = apply_refiner_update(pose, trans, rot, cfg.diameter, cfg.rot_normalizer)
-    quality = depth_support(rendered.xyz, rendered.mask, xyz_b, cfg.quality_tolerance)
-    return new_pose, quality
+    crop_tf, rendered = render_at(pose, K, render, cfg)
+    return refine_rendered(pose, rgb, xyz, crop_tf, rendered, network, cfg)
+
+
+def refine_from_first_render(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor,
+                             xyz: torch.Tensor, crop_tf: torch.Tensor, rendered,
+                             render: Callable, network: Callable, cfg: StepConfig):
+    """Run `cfg.iterations` (>= 1) refinements whose first render is already done.
+
+    Same result as `cfg.iterations` calls of `refine_once`; see `render_at` for why the first
+    render is split off.
+
+    Returns:
+        pose: (B,4,4) float32 refined pose.
+        quality: (B,) float32 depth support of the last rendered pose.
+    """
+    pose, quality = refine_rendered(pose, rgb, xyz, crop_tf, rendered, network, cfg)
+    for _ in range(cfg.iterations - 1):
+        pose, quality = refine_once(pose, K, rgb, xyz, render, network, cfg)
+    return pose, quality
 
 
 def track_step(pose: torch.Tensor, K: torch.Tensor, rgb_hwc: torch.Tensor,

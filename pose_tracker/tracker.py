@@ -4,8 +4,11 @@
 A `Tracker` owns everything that lives across frames: the renderer's mesh tensors, the network,
 host staging buffers (pinned on CUDA) that the caller writes a frame into, device buffers, the
 current pose, and on CUDA the captured graph of `pose_tracker.step.track_step`. A frame costs one
-host->device copy, one graph replay and one device->host copy of the pose, all on one stream,
-followed by the only host synchronisation of the frame.
+host->device copy, one graph replay and one device->host copy of the pose, followed by the only
+host synchronisation of the frame. On CUDA the graph has two branches: the frame's upload and
+depth filtering run on a side stream while the first iteration's render (which needs only the
+previous pose) runs on the main one; at batch 1 neither branch fills the GPU, so the overlap is
+nearly free time.
 """
 
 from dataclasses import dataclass
@@ -22,7 +25,8 @@ from pose_tracker.mesh import Mesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet, inference_copy
 from pose_tracker.render.renderer import MeshRenderer
-from pose_tracker.step import StepConfig, track_step
+from pose_tracker.step import (frame_to_real_side, refine_from_first_render, render_at,
+                               StepConfig, track_step)
 
 _LOG = logging.getLogger(__name__)
 
@@ -84,18 +88,23 @@ class Tracker:
             per-frame step, fusing the depth filters, rasterizer and crops too); CUDA only,
             done once before capture (tens of seconds). Ignored on CPU.
         quality_tolerance: metres, see `pose_tracker.step.depth_support`.
+        overlap: on CUDA, upload and filter the frame on a second stream concurrently with the
+            first render (same results as the one-stream step). Ignored on CPU.
     """
 
     def __init__(self, mesh: Mesh, K, image_size: Tuple[int, int],
                  weights: Union[str, Path, RefineNet, None] = None, device: str = "auto",
                  iterations: int = 2, use_cuda_graph: bool = True, half: bool = True,
-                 compile: str = "none", quality_tolerance: float = 0.01):
+                 compile: str = "none", quality_tolerance: float = 0.01,
+                 overlap: bool = True):
         self.device = resolve_device(device)
         self.mesh = mesh
         self.cfg = StepConfig(diameter=float(mesh.diameter), iterations=int(iterations),
                               quality_tolerance=float(quality_tolerance))
         cuda = self.device.type == "cuda"
         self.use_cuda_graph = bool(use_cuda_graph and cuda)
+        self.overlap = bool(overlap and cuda and int(iterations) >= 1)
+        self._side_stream = torch.cuda.Stream(self.device) if self.overlap else None
         self.renderer = MeshRenderer(mesh, out_size=self.cfg.crop_size, device=self.device)
         model = weights if isinstance(weights, torch.nn.Module) else load_refiner(
             DEFAULT_WEIGHTS if weights is None else weights)
@@ -122,10 +131,27 @@ class Tracker:
         def step(pose, K, rgb, depth):
             return track_step(pose, K, rgb, depth, renderer.render, network, cfg)
 
+        # The same step in three parts for the two-stream body (see `_step_body_overlapped`).
+        def frame(rgb, depth, K):
+            return frame_to_real_side(rgb, depth, K)
+
+        def first(pose, K):
+            return render_at(pose, K, renderer.render, cfg)
+
+        def rest(pose, K, rgb, xyz, crop_tf, rendered):
+            return refine_from_first_render(pose, K, rgb, xyz, crop_tf, rendered,
+                                            renderer.render, network, cfg)
+
         if self.compile == "step":
             # Inductor fuses the many small elementwise kernels (depth filters, edge functions,
             # normalisation) that make the eager step launch-bound; the CUDA graph is ours.
-            return torch.compile(step, dynamic=False)
+            def compiled(fn):
+                return torch.compile(fn, dynamic=False)
+            if self.overlap:
+                frame, first, rest = compiled(frame), compiled(first), compiled(rest)
+            else:
+                step = compiled(step)
+        self._parts = (frame, first, rest)
         return step
 
     def set_camera(self, K, image_size: Tuple[int, int]) -> None:
@@ -161,13 +187,37 @@ class Tracker:
     def _step_body(self) -> None:
         """Copy the staged frame in, run the step, update the pose, stage the result out."""
         nb = self.device.type == "cuda"
-        self._rgb_dev.copy_(self._rgb_host, non_blocking=nb)
-        self._depth_dev.copy_(self._depth_host, non_blocking=nb)
-        pose, quality = self._track_step(self._pose_dev, self._K_dev, self._rgb_dev,
-                                         self._depth_dev)
+        if self.overlap:
+            pose, quality = self._step_body_overlapped()
+        else:
+            self._rgb_dev.copy_(self._rgb_host, non_blocking=nb)
+            self._depth_dev.copy_(self._depth_host, non_blocking=nb)
+            pose, quality = self._track_step(self._pose_dev, self._K_dev, self._rgb_dev,
+                                             self._depth_dev)
         self._pose_dev.copy_(pose)
         out = torch.cat([pose.reshape(16), quality.reshape(1)])
         self._out_host.copy_(out, non_blocking=nb)
+
+    def _step_body_overlapped(self):
+        """Run the step on two CUDA streams: frame upload + depth filtering || first render.
+
+        A fork/join of streams is captured into the graph as two parallel branches.
+        """
+        frame, first, rest = self._parts
+        main = torch.cuda.current_stream(self.device)
+        side = self._side_stream
+        side.wait_stream(main)  # fork: the side branch starts after what precedes the step
+        with torch.cuda.stream(side):
+            self._rgb_dev.copy_(self._rgb_host, non_blocking=True)
+            self._depth_dev.copy_(self._depth_host, non_blocking=True)
+            rgb, xyz = frame(self._rgb_dev, self._depth_dev, self._K_dev)
+        crop_tf, rendered = first(self._pose_dev, self._K_dev)
+        main.wait_stream(side)  # join
+        # Made on the side stream, read on the main one: keep the allocator from reusing them
+        # for the side stream's next work before the main stream is done with them.
+        rgb.record_stream(main)
+        xyz.record_stream(main)
+        return rest(self._pose_dev, self._K_dev, rgb, xyz, crop_tf, rendered)
 
     def _capture(self) -> None:
         """Warm up on a side stream, then capture `_step_body` into one CUDA graph."""

@@ -185,3 +185,22 @@ def test_loop_restarts_until_stopped(bag, harness):
     finally:
         player.close()
     assert seen[:N_FRAMES] == seen[N_FRAMES:2 * N_FRAMES]  # the bag played twice
+
+
+def test_prime_publishes_only_camera_info_before_playback(bag, harness):
+    player = player_mod.BagPlayer(harness.player_node, bag, fast=True)
+    try:
+        assert player.wait_for_subscribers(10.0)
+        time.sleep(0.2)
+        n = player.prime_camera_info(0.35, period=0.05)
+        assert n >= 3
+        assert harness.wait_for(1)
+        time.sleep(0.2)
+        with harness.lock:
+            primed = list(harness.received)
+        # Only the first camera_info, nothing else, before play().
+        assert primed and {t for t, _ in primed} == {bag_io.INFO_TOPIC}
+        assert all(_stamp(m) == bag_io.DEFAULT_START_NS for _, m in primed)
+        assert player.play() == 4 * N_FRAMES
+    finally:
+        player.close()

@@ -13,6 +13,25 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')]
 
 
+def test_two_stream_step_equals_one_stream():
+    # The overlapped body (frame filtering || first render) must compute exactly the same step.
+    mesh = ellipsoid_mesh(5000)
+    torch.manual_seed(0)
+    net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
+    T = np.eye(4)
+    T[:3, 3] = [0.02, -0.01, 0.6]
+    poses = {}
+    for overlap, graph in ((False, False), (True, False), (True, True)):
+        tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda', iterations=2,
+                          use_cuda_graph=graph, half=False, overlap=overlap)
+        assert tracker.overlap == overlap
+        tracker.reset(T)
+        poses[(overlap, graph)] = [tracker.track(*synthetic_frame(seed=s)).pose for s in range(3)]
+    for key in ((True, False), (True, True)):
+        for a, b in zip(poses[(False, False)], poses[key]):
+            np.testing.assert_allclose(b, a, atol=1e-5)
+
+
 @pytest.mark.parametrize('half', [False, True])
 def test_graph_replay_equals_eager(half):
     mesh = ellipsoid_mesh(5000)

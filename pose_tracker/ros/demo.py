@@ -289,7 +289,9 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, ra
     for p in extra_node_params:
         node_cmd += ["-p", p]
     player_cmd = [sys.executable, "-m", "pose_tracker.ros.player", str(bag), "--restamp",
-                  "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0"]
+                  "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0",
+                  # The node builds (on CUDA: captures) its tracker from camera_info; let it.
+                  "--prime", "5.0" if device == "cuda" else "1.0"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     listener = Listener(domain)

@@ -134,7 +134,8 @@ def default_tracker_factory(params: P.TrackerParams) -> TrackerSetup:
 
     def build(K: np.ndarray, image_size: Tuple[int, int]):
         return Tracker(mesh, K, image_size, weights=model, device=device,
-                       iterations=params.iterations, use_cuda_graph=params.use_cuda_graph)
+                       iterations=params.iterations, use_cuda_graph=params.use_cuda_graph,
+                       compile=params.compile)
 
     return TrackerSetup(build=build, mesh=display)
 

@@ -197,6 +197,37 @@ class BagPlayer:
             time.sleep(0.01)
         return False
 
+    def prime_camera_info(self, seconds: float, period: float = 0.1) -> int:
+        """
+        Publish the bag's first CameraInfo for `seconds` before playback; returns the count.
+
+        A camera driver advertises its calibration as it starts streaming; the tracker node
+        builds (and on CUDA captures) its tracker from the first camera_info, which can take
+        seconds. Priming lets that happen before the first image, so no image of the replay is
+        dropped. Restamped with the current time when the player restamps. Does nothing if the
+        bag has no CameraInfo topic.
+        """
+        import rclpy
+
+        first = None
+        for conn, _, raw in self._reader.messages(connections=self._conns):
+            if conn.msgtype == "sensor_msgs/msg/CameraInfo":
+                first = (conn, bytes(raw))
+                break
+        if first is None or seconds <= 0:
+            return 0
+        conn, raw = first
+        n = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if not rclpy.ok(context=self.node.context):
+                break
+            data = self._restamp(raw, conn.msgtype) if self._restamp is not None else raw
+            self.publishers[conn.topic].publish(data)
+            n += 1
+            self._stop.wait(period)
+        return n
+
     def play(self, on_publish: Optional[Callable[[str, int], None]] = None) -> int:
         """
         Publish the bag (once, or until stopped with ``loop``); blocks; returns the count.
@@ -266,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to wait after creating publishers (discovery)")
     p.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                    help="wait up to S seconds for a subscriber on every topic")
+    p.add_argument("--prime", type=float, default=0.0, metavar="S",
+                   help="publish the first camera_info for S seconds before playback, so the "
+                   "node can build its tracker before the first image")
     p.add_argument("--topics", nargs="+", default=None, help="only these topics")
     p.add_argument("--qos", choices=("auto", "reliable", "best_effort"), default="auto")
     p.add_argument("--ack-timeout", type=float, default=5.0,
@@ -294,6 +328,8 @@ def main(argv: Optional[SequenceT[str]] = None) -> int:
                 args.wait_for_subscribers):
             node.get_logger().warning("not every topic has a subscriber; playing anyway")
         time.sleep(max(0.0, args.start_delay))
+        if args.prime > 0:
+            player.prime_camera_info(args.prime)
         n = player.play()
         if not player.wait_for_all_acked(args.ack_timeout):
             node.get_logger().warning("some reliable messages were not acknowledged")
