@@ -499,6 +499,22 @@ def test_input_stall_warns_once_and_tracking_resumes(harness):
     assert h.node._log.count("input_stalled") == 2
 
 
+@pytest.mark.slow
+def test_camera_stopping_for_ten_seconds(harness):
+    # Default input_timeout (1 s); the node's own timers run while the camera is away.
+    h = harness()
+    ready(h)
+    feed(h, 1)
+    assert h.spin_until(lambda: len(h.poses) == 1)
+    h.spin_until(lambda: False, timeout=10.0)  # 10 s without a frame, the node keeps spinning
+    assert h.node._log.count("input_stalled") == 1  # one log line for the whole stall
+    feed(h, 1 + 300)  # the camera is back, 10 s of stamps later
+    assert h.spin_until(lambda: len(h.poses) == 2)
+    assert h.node.state == diag.TRACKING
+    h.node.publish_diagnostics()
+    assert h.spin_until(lambda: h.diags and h.diags[-1].status[0].level == b"\x00")
+
+
 def test_reset_service_clears_pose(harness):
     h = harness()
     ready(h)

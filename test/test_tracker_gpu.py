@@ -13,13 +13,19 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')]
 
 
-def test_two_stream_step_equals_one_stream():
-    # The overlapped body (frame filtering || first render) must compute exactly the same step.
+def _mesh_net_pose():
+    """Return a 5k-face ellipsoid, a seeded narrow RefineNet and a pose 0.6 m ahead."""
     mesh = ellipsoid_mesh(5000)
     torch.manual_seed(0)
     net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
     T = np.eye(4)
     T[:3, 3] = [0.02, -0.01, 0.6]
+    return mesh, net, T
+
+
+def test_two_stream_step_equals_one_stream():
+    # The overlapped body (frame filtering || first render) must compute exactly the same step.
+    mesh, net, T = _mesh_net_pose()
     poses = {}
     for overlap, graph in ((False, False), (True, False), (True, True)):
         tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda', iterations=2,
@@ -34,11 +40,7 @@ def test_two_stream_step_equals_one_stream():
 
 @pytest.mark.parametrize('half', [False, True])
 def test_graph_replay_equals_eager(half):
-    mesh = ellipsoid_mesh(5000)
-    torch.manual_seed(0)
-    net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
-    T = np.eye(4)
-    T[:3, 3] = [0.02, -0.01, 0.6]
+    mesh, net, T = _mesh_net_pose()
     results = {}
     for graph in (False, True):
         tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
