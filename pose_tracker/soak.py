@@ -35,6 +35,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 import torch
 
+from pose_tracker.cli_args import image_size
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.mesh import load_mesh, Mesh
 from pose_tracker.network.checkpoint import load_refiner
@@ -220,15 +221,6 @@ def make_stream(renderer: MeshRenderer, mesh: Mesh, K: np.ndarray, size: Tuple[i
 
 
 # ---------------------------------------------------------------------------- the run
-def _size(text: str) -> Tuple[int, int]:
-    """Parse an image size 'HxW' (pixels, both positive)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 480x640, got {text!r}")
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--frames", type=int, default=20000, help="frames to track")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--size", type=_size, default=(480, 640), help="image size HxW")
+    p.add_argument("--size", type=image_size, default=(480, 640), help="image size HxW")
     p.add_argument("--mesh", default=None, help="mesh file in metres (default: an ellipsoid)")
     p.add_argument("--faces", type=int, default=1280, help="faces of the default ellipsoid")
     p.add_argument("--net", default="shipped",

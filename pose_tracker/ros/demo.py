@@ -34,6 +34,8 @@ from typing import Dict, List, Optional, Sequence as SequenceT, Tuple
 
 import numpy as np
 
+from pose_tracker.cli_args import image_size
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "out" / "demo"
 YCBV_ROOT = REPO.parent / "shared" / "data" / "ycbv"
@@ -594,11 +596,6 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     return summary
 
 
-def _size(text: str) -> Tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
-
-
 def main(argv=None) -> int:
     """Command-line entry point; exit status 1 when a check fails (see `checks`)."""
     p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.demo",
@@ -606,7 +603,7 @@ def main(argv=None) -> int:
     p.add_argument("--source", choices=("synthetic", "ycbv"), default="synthetic")
     p.add_argument("--frames", type=int, default=None,
                    help="frames to play (default: 150 on a GPU, 30 on a CPU)")
-    p.add_argument("--size", type=_size, default=None,
+    p.add_argument("--size", type=image_size, default=None,
                    help="synthetic image size HxW (default 480x640)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

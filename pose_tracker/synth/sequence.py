@@ -40,6 +40,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 import torch
 
+from pose_tracker.cli_args import image_size
 from pose_tracker.synth import scene
 from pose_tracker.synth.sensor_noise import (DepthNoise, RgbNoise, apply_depth_noise,
                                              apply_rgb_noise, pixel_lattice)
@@ -274,11 +275,6 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     return meta
 
 
-def _size(text: str):
-    h, w = text.lower().split('x')
-    return int(h), int(w)
-
-
 def main(argv=None) -> dict:
     """Command-line entry point; returns the metadata."""
     p = argparse.ArgumentParser(prog='python -m pose_tracker.synth.sequence',
@@ -287,7 +283,7 @@ def main(argv=None) -> dict:
     p.add_argument('--frames', type=int, default=300)
     p.add_argument('--seed', type=int, default=1000)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--size', type=_size, default=(480, 640), help='HxW, e.g. 480x640')
+    p.add_argument('--size', type=image_size, default=(480, 640), help='HxW, e.g. 480x640')
     p.add_argument('--motion', choices=('both', 'camera', 'object'), default='both')
     p.add_argument('--fps', type=float, default=30.0)
     p.add_argument('--batch', type=int, default=None, help='frames per render call')
