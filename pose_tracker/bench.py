@@ -1,12 +1,13 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """Benchmark of the per-frame step: eager vs graph replay, and each stage on its own.
 
-    python -m pose_tracker.bench --device cuda --faces 5000 --iterations 2 --json out.json
+    python -m pose_tracker.bench --device cuda --faces 5000 --network-iterations 2 \
+        --icp-iterations 2 --json out.json
 
 Prints a table and writes JSON with medians and p99 in milliseconds (`graph_ms_median`,
-`eager_ms_median`, `stages.render.ms_median`, ...), the mesh size, iterations, dtype, GPU name and
-torch version. The scene: an ellipsoid mesh (textured by vertex colours) of diameter 0.2 m at
-0.6 m in front of a 640x480 camera, over a noisy depth plane, so the rasterizer, crops and network
+`eager_ms_median`, `stages.render.ms_median`, ...), the mesh size, refinement iterations, dtype,
+GPU name and torch version. The scene: an ellipsoid mesh (textured by vertex colours) of diameter
+0.2 m at 0.6 m in front of a 640x480 camera, over a noisy depth plane, so the rasterizer, crops and network
 do the same work as on a real frame.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import trimesh
 
+from pose_tracker.cli_args import add_refinement_args, refinement_kwargs
 from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
@@ -28,7 +30,8 @@ from pose_tracker.geometry.pose import apply_refiner_update
 from pose_tracker.mesh import load_mesh, mesh_from_trimesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet
-from pose_tracker.step import CROP_RATIO, frame_to_real_side
+from pose_tracker.icp import icp_update
+from pose_tracker.step import CROP_RATIO, frame_to_real_side, observed_crop
 from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
 
 K_DEFAULT = np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])
@@ -143,9 +146,19 @@ def stage_benchmarks(tracker: Tracker, repeat: int) -> Dict[str, Dict[str, float
     def preprocess():
         sink["p"] = frame_to_real_side(tracker._rgb_dev, tracker._depth_dev, K)
 
+    # One depth refinement iteration as the tracker runs it: both candidates (batch 2).
+    pose2, K2, tf2 = pose.expand(2, 4, 4), K.expand(2, 3, 3), crop_tf.expand(2, 3, 3)
+
+    def icp_iteration():
+        ren = tracker.renderer.render_geometry(pose2, K2, tf2)
+        observed = observed_crop(xyz, tf2, cfg)
+        sink["i"] = icp_update(pose2, ren.xyz, ren.mask, observed, cfg.icp.gate(0), cfg.icp,
+                               cfg.diameter)
+
     with torch.no_grad():
         for name, fn in [("preprocess", preprocess), ("render", render), ("crops", crops),
-                         ("network", network), ("update", update)]:
+                         ("network", network), ("update", update),
+                         ("icp_iteration_batch2", icp_iteration)]:
             entry = {"eager": summarize(time_callable(fn, dev, repeat))}
             if dev.type == "cuda":
                 entry["graph"] = summarize(time_callable(as_graph(fn, dev), dev, repeat))
@@ -172,7 +185,7 @@ def run(args) -> dict:
     def measure(mode: str, graph: bool, compile_mode: str,
                 overlap: bool = True) -> Dict[str, float]:
         tracker = Tracker(mesh, K_DEFAULT, rgb.shape[:2], weights=model, device=args.device,
-                          iterations=args.iterations, use_cuda_graph=graph,
+                          **refinement_kwargs(args), use_cuda_graph=graph,
                           half=not args.fp32, compile=compile_mode,
                           overlap=overlap and not args.no_overlap)
         tracker.reset(pose)
@@ -216,7 +229,8 @@ def run(args) -> dict:
     best_graph = results.get("graph_compiled", results.get("graph", {}))
     report = {
         "device": str(dev), "gpu": gpu, "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__, "iterations": args.iterations, "faces": results["faces"],
+        "torch": torch.__version__, "refinement": refinement_kwargs(args),
+        "faces": results["faces"],
         "requested_faces": args.faces, "mesh": args.mesh or "ellipsoid",
         "network": args.width, "dtype": results["dtype"], "compile": args.compile,
         "raster_window": results["raster_window"], "crop": 160,
@@ -240,7 +254,7 @@ def run(args) -> dict:
 def format_report(r: dict) -> str:
     """Human-readable table of a report."""
     lines = [f"device={r['device']} gpu={r['gpu']} torch={r['torch']} faces={r['faces']} "
-             f"iterations={r['iterations']} network={r['network']} dtype={r['dtype']} "
+             f"refinement={r['refinement']} network={r['network']} dtype={r['dtype']} "
              f"compile={r['compile']} window={r['raster_window']}",
              f"{'what':<22}{'median ms':>12}{'p99 ms':>12}"]
     lines.append(f"{'frame eager':<22}{r['eager_ms_median']:>12.3f}{r['eager_ms_p99']:>12.3f}")
@@ -266,7 +280,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--faces", type=int, default=5000, help="approximate face count")
     p.add_argument("--mesh", default=None, help="benchmark this mesh file instead")
-    p.add_argument("--iterations", type=int, default=2)
+    add_refinement_args(p)
     p.add_argument("--width", default="official",
                    help="network: 'official' (FoundationPose shape, random weights), 'shipped' "
                    "(our trained small refiner) or widths, e.g. 32,64,128,256")

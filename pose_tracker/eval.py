@@ -3,8 +3,9 @@
 Evaluate the tracker on a recorded RGB-D sequence with ground truth.
 
     python -m pose_tracker.eval --seq DIR --object NAME --mesh MESH [--weights W]
-        [--init gt|perturbed] [--iterations K] [--device D] [--seed S] [--points points.xyz]
-        --json OUT [--plot OUT.png] [--convergence N [--trials T] [--frame I]]
+        [--init gt|perturbed] [--network-iterations N] [--icp-iterations M] [--device D]
+        [--seed S] [--points points.xyz] --json OUT [--plot OUT.png]
+        [--convergence N [--trials T] [--frame I]]
 
 Tracking mode (default): reset the tracker to the ground truth of the first frame (or to it moved
 by a seeded 1 cm / 10 degree error with ``--init perturbed``), track every frame, and report
@@ -28,6 +29,7 @@ from typing import Iterable, List, Optional, Sequence as SequenceT
 import numpy as np
 
 from pose_tracker import metrics
+from pose_tracker.cli_args import add_refinement_args, refinement_kwargs
 from pose_tracker.errors import PoseTrackerError
 
 #: Error above which a frame counts as lost (metres, ADD-S), as the upper end of the AUC range.
@@ -456,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="refiner checkpoint (default: shipped)")
     p.add_argument("--init", choices=("gt", "perturbed"), default="gt",
                    help="initial pose: GT of the first frame, or GT + 1 cm / 10 deg error")
-    p.add_argument("--iterations", type=int, default=2, help="refinement iterations per frame")
+    add_refinement_args(p)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--points", default=None, help="model points file (x y z per line, metres)")
@@ -484,13 +486,16 @@ def _resolve_mesh(args, seq) -> str:
     return str(find_mesh(Path(args.seq).resolve().parent.parent, seq.object_name))
 
 
-def build_tracker(mesh_path, K, image_size, args, iterations: int):
-    """Build the real `pose_tracker.tracker.Tracker` for the CLI arguments (imported lazily)."""
+def build_tracker(mesh_path, K, image_size, args, refinement: dict):
+    """Build the real `pose_tracker.tracker.Tracker` for the CLI arguments (imported lazily).
+
+    ``refinement`` holds the Tracker's ``network_iterations``, ``icp_iterations``, ``icp_gates``.
+    """
     from pose_tracker.mesh import load_mesh
     from pose_tracker.tracker import Tracker
 
     return Tracker(load_mesh(mesh_path), K, image_size, weights=args.weights,
-                   device=args.device, iterations=iterations,
+                   device=args.device, **refinement,
                    use_cuda_graph=not args.no_cuda_graph, half=not args.fp32)
 
 
@@ -503,8 +508,8 @@ def run(args, tracker_factory=build_tracker) -> dict:
     args
         parsed arguments of `build_parser`.
     tracker_factory
-        ``(mesh_path, K, (H, W), args, iterations) -> tracker``; tests pass a
-        fake one.
+        ``(mesh_path, K, (H, W), args, refinement) -> tracker`` (``refinement``: the
+        Tracker's iteration keyword arguments); tests pass a fake one.
 
     """
     import torch
@@ -518,15 +523,19 @@ def run(args, tracker_factory=build_tracker) -> dict:
                                "choose one with --object")
     mesh_path = _resolve_mesh(args, seq)
     pts, pts_source = load_eval_points(args.points, mesh_path, seed=args.seed)
-    iterations = 1 if args.convergence else args.iterations
-    tracker = tracker_factory(mesh_path, seq.K, seq.image_size, args, iterations)
+    refinement = refinement_kwargs(args)
+    if args.convergence:
+        # One call = one iteration of each enabled kind, so the curve shows each step.
+        refinement.update(network_iterations=min(1, refinement["network_iterations"]),
+                          icp_iterations=min(1, refinement["icp_iterations"]))
+    tracker = tracker_factory(mesh_path, seq.K, seq.image_size, args, refinement)
     device = getattr(tracker, "device", args.device)
     rng = np.random.default_rng(args.seed)
     center = _bbox_center(pts)
     config = {
         "sequence": str(args.seq), "object": seq.object_name, "mesh": str(mesh_path),
         "weights": args.weights or "default", "device": str(device),
-        "iterations": iterations, "init": args.init, "seed": args.seed,
+        **refinement, "init": args.init, "seed": args.seed,
         "points": pts_source, "n_points": int(len(pts)),
         "symmetric": seq.object_name in metrics.YCBV_SYMMETRIC,
         "cuda_graph": bool(getattr(tracker, "use_cuda_graph", False)), "fp32": bool(args.fp32),

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 import torch
 
-from pose_tracker.cli_args import image_size
+from pose_tracker.cli_args import add_refinement_args, image_size, refinement_kwargs
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.mesh import load_mesh, Mesh
 from pose_tracker.network.checkpoint import load_refiner
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--net", default="shipped",
                    help="'shipped' (pose_tracker/weights), 'tiny' (small random network, fast "
                    "on CPU), 'official' (FoundationPose shape, random) or a checkpoint path")
-    p.add_argument("--iterations", type=int, default=2)
+    add_refinement_args(p)
     p.add_argument("--no-graph", action="store_true", help="eager on CUDA too")
     p.add_argument("--pool", type=int, default=32, help="distinct frames in the stream")
     p.add_argument("--gap-every", type=int, default=1000,
@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     K = default_camera(args.size)
     tracker = Tracker(mesh, K, args.size, weights=_network(args.net), device=args.device,
-                      iterations=args.iterations, use_cuda_graph=not args.no_graph)
+                      **refinement_kwargs(args), use_cuda_graph=not args.no_graph)
     captures_at_start = tracker.captures
     stream = make_stream(tracker.renderer, mesh, K, args.size, args.pool, args.seed)
     tracker.reset(stream.poses[0])
@@ -336,7 +336,7 @@ def run(args: argparse.Namespace) -> dict:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
         "size": list(args.size), "mesh": args.mesh or f"ellipsoid ({len(mesh.faces)} faces)",
-        "network": args.net, "iterations": args.iterations,
+        "network": args.net, "refinement": refinement_kwargs(args),
         "use_cuda_graph": tracker.use_cuda_graph,
         "captures_at_start": captures_at_start, "captures": tracker.captures,
         "warmup": warmup, "ms_median": float(np.median(step_ms)),
@@ -378,7 +378,7 @@ def format_report(r: dict) -> str:
     lines = [
         f"{r['frames']} frames ({'truncated, ' if r['truncated'] else ''}{r['seconds']:.0f} s) "
         f"on {r['device']}{' ' + r['gpu'] if r['gpu'] else ''}, {r['size'][0]}x{r['size'][1]}, "
-        f"{r['mesh']}, network {r['network']}, {r['iterations']} iterations, "
+        f"{r['mesh']}, network {r['network']}, refinement {r['refinement']}, "
         f"graph {'on' if r['use_cuda_graph'] else 'off'}",
         f"step ms median {r['ms_median']:.2f} p99 {r['ms_p99']:.2f}; quality median "
         f"{r['quality_median']:.2f}; non-finite poses {r['nonfinite_poses']}",

@@ -1,23 +1,31 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """The per-frame tracking step as pure tensor functions (graph-safe).
 
-`frame_to_real_side` turns one RGB-D frame into the full-resolution tensors every refinement
-iteration crops from; `refine_once` does one render -> crop -> RefineNet -> update iteration;
-`track_step` chains them. Everything here has fixed shapes and never synchronises with the host,
-so the whole of `track_step` can be captured in one CUDA graph (see `pose_tracker.tracker`).
+A frame is tracked in this order (`track_step`):
+
+1. `frame_to_real_side`: the RGB-D frame -> full-resolution colour and filtered XYZ maps;
+2. `render_at` the previous pose (needs nothing from the frame, so on CUDA it runs concurrently
+   with step 1 on a second stream);
+3. `finish_step`: `network_iterations` RefineNet iterations (`refine_rendered`, `refine_once`),
+   then `icp_iterations` depth refinement iterations (`pose_tracker.icp`) from both the network's
+   result and the previous pose, keeping the better supported one (`guarded_icp`).
+
+Everything here has fixed shapes and never synchronises with the host, so the whole step can be
+captured in one CUDA graph (see `pose_tracker.tracker`); the CPU runs the same functions eagerly.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Tuple
 
 import torch
 
 from pose_tracker.crop.depth import preprocess_depth
 from pose_tracker.crop.normalize import normalize_pair
-from pose_tracker.crop.warp import crop_real
+from pose_tracker.crop.warp import crop_real, warp_to_crop
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.camera import depth_to_xyz
 from pose_tracker.geometry.pose import apply_refiner_update
+from pose_tracker.icp import icp_update, IcpConfig
 
 #: Refiner rotation normaliser of the released FoundationPose checkpoint (20 degrees, radians).
 ROT_NORMALIZER = 0.3490658503988659
@@ -31,17 +39,22 @@ class StepConfig:
 
     Attributes:
         diameter: mesh diameter, metres.
-        iterations: refinement iterations per frame.
+        network_iterations: RefineNet iterations per frame (0: no network).
+        icp: the depth refinement's constants (``icp.iterations`` 0: no depth refinement).
         crop_size: side of the square crop, pixels (160 for the FoundationPose refiner).
         quality_tolerance: depth agreement tolerance of the quality measure, metres.
         rot_normalizer: maximum rotation update per iteration, radians.
+        min_support: depth support below which the depth refinement keeps the previous pose
+            (an occluded or absent object must not run away).
     """
 
     diameter: float
-    iterations: int = 2
+    network_iterations: int = 2
+    icp: IcpConfig = field(default_factory=IcpConfig)
     crop_size: int = 160
     quality_tolerance: float = 0.01
     rot_normalizer: float = ROT_NORMALIZER
+    min_support: float = 0.05
 
 
 def frame_to_real_side(rgb_hwc: torch.Tensor, depth_hw: torch.Tensor,
@@ -158,42 +171,174 @@ def refine_once(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: tor
     return refine_rendered(pose, rgb, xyz, crop_tf, rendered, network, cfg)
 
 
-def refine_from_first_render(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor,
-                             xyz: torch.Tensor, crop_tf: torch.Tensor, rendered,
-                             render: Callable, network: Callable, cfg: StepConfig):
-    """Run `cfg.iterations` (>= 1) refinements whose first render is already done.
+def observed_crop(xyz: torch.Tensor, crop_tf: torch.Tensor, cfg: StepConfig) -> torch.Tensor:
+    """Crop the observed XYZ map into crop windows (nearest: no point between two surfaces).
 
-    Same result as `cfg.iterations` calls of `refine_once`; see `render_at` for why the first
-    render is split off.
+    Args:
+        xyz: (1 or B,3,H,W) float32 metres, camera frame (0 = no reading).
+        crop_tf: (B,3,3) image -> crop pixel transforms.
+        cfg: step constants.
+
+    Returns:
+        (B,3,S,S) float32 metres, camera frame.
+    """
+    return warp_to_crop(xyz, crop_tf, cfg.crop_size, mode="nearest")
+
+
+def network_stage(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
+                  crop_tf: torch.Tensor, rendered, render: Callable, network: Callable,
+                  cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Run `cfg.network_iterations` RefineNet iterations whose first render is already done.
+
+    Same result as that many calls of `refine_once`; see `render_at` for why the first render
+    is split off. With 0 iterations the pose is kept and its depth support still measured.
+
+    Args:
+        pose: (B,4,4) float32 centred-object -> camera, metres.
+        K: (B,3,3) float32 intrinsics.
+        rgb, xyz: (1 or B,3,H,W) observed colour in [0,1] and XYZ map in metres.
+        crop_tf, rendered: the output of `render_at` for ``pose``.
+        render, network, cfg: see `refine_once`.
 
     Returns:
         pose: (B,4,4) float32 refined pose.
         quality: (B,) float32 depth support of the last rendered pose.
     """
+    if cfg.network_iterations <= 0:
+        observed = observed_crop(xyz, crop_tf, cfg)
+        return pose, depth_support(rendered.xyz, rendered.mask, observed, cfg.quality_tolerance)
     pose, quality = refine_rendered(pose, rgb, xyz, crop_tf, rendered, network, cfg)
-    for _ in range(cfg.iterations - 1):
+    for _ in range(cfg.network_iterations - 1):
         pose, quality = refine_once(pose, K, rgb, xyz, render, network, cfg)
     return pose, quality
 
 
+def icp_refine(pose: torch.Tensor, K: torch.Tensor, xyz: torch.Tensor,
+               render_geometry: Callable, cfg: StepConfig,
+               first: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Run `cfg.icp.iterations` (>= 1) depth refinement iterations on a batch of poses.
+
+    Each iteration renders the mesh's XYZ into the current pose's crop window, crops the
+    observation with the same transform and takes one `pose_tracker.icp.icp_update` step with
+    that iteration's distance gate.
+
+    Args:
+        pose: (B,4,4) float32 centred-object -> camera, metres.
+        K: (B,3,3) float32 intrinsics.
+        xyz: (1 or B,3,H,W) float32 observed XYZ map, metres, camera frame.
+        render_geometry: `MeshRenderer.render_geometry`-like callable (pose, K, crop_tf) ->
+            RenderOutput with xyz and mask.
+        cfg: step constants.
+        first: optional (crop_tf (B,3,3), xyz (B,3,S,S), mask (B,1,S,S)) of a render at
+            ``pose`` already made (saves the first render).
+
+    Returns:
+        pose: (B,4,4) float32 refined poses.
+        support: (B,) float32 depth support of the last rendered pose.
+    """
+    support = None
+    K = K.expand(pose.shape[0], 3, 3)
+    for i in range(cfg.icp.iterations):
+        if i == 0 and first is not None:
+            crop_tf, ren_xyz, ren_mask = first
+        else:
+            crop_tf = crop_window_tf(pose, K, cfg.diameter, CROP_RATIO, cfg.crop_size)
+            rendered = render_geometry(pose, K, crop_tf)
+            ren_xyz, ren_mask = rendered.xyz, rendered.mask
+        observed = observed_crop(xyz, crop_tf, cfg)
+        support = depth_support(ren_xyz, ren_mask, observed, cfg.quality_tolerance)
+        pose = icp_update(pose, ren_xyz, ren_mask, observed, cfg.icp.gate(i), cfg.icp,
+                          cfg.diameter)
+    return pose, support
+
+
+def guarded_icp(refined: torch.Tensor, previous: torch.Tensor, K: torch.Tensor,
+                xyz: torch.Tensor, crop_tf: torch.Tensor, rendered,
+                render_geometry: Callable, cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Depth-refine both the network's result and the previous pose; keep the better supported.
+
+    Both candidates run as one batch of 2B. The one whose depth support (at its last render) is
+    higher wins; where neither reaches ``cfg.min_support`` the previous pose is kept unchanged (a
+    fully occluded object must not run away). Branch-free (``torch.where``).
+
+    Args:
+        refined: (B,4,4) float32 pose after the network iterations.
+        previous: (B,4,4) float32 pose the frame started from.
+        K: (B,3,3) float32 intrinsics.
+        xyz: (1 or B,3,H,W) float32 observed XYZ map, metres.
+        crop_tf, rendered: `render_at` output for ``previous`` (reused as its first render).
+        render_geometry, cfg: see `icp_refine`.
+
+    Returns:
+        pose: (B,4,4) float32 chosen pose.
+        support: (B,) float32 its depth support.
+    """
+    B = refined.shape[0]
+    Kb = K.expand(B, 3, 3)
+    tf_refined = crop_window_tf(refined, Kb, cfg.diameter, CROP_RATIO, cfg.crop_size)
+    ren = render_geometry(refined, Kb, tf_refined)
+    first = (torch.cat([tf_refined, crop_tf]), torch.cat([ren.xyz, rendered.xyz]),
+             torch.cat([ren.mask, rendered.mask]))
+    poses, support = icp_refine(torch.cat([refined, previous]), torch.cat([Kb, Kb]), xyz,
+                                render_geometry, cfg, first)
+    take_refined = support[:B] >= support[B:]
+    best = torch.where(take_refined.view(B, 1, 1), poses[:B], poses[B:])
+    best_support = torch.maximum(support[:B], support[B:])
+    keep = (best_support < cfg.min_support).view(B, 1, 1)
+    return torch.where(keep, previous, best), best_support
+
+
+def finish_step(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
+                crop_tf: torch.Tensor, rendered, render: Callable, network: Callable,
+                cfg: StepConfig, render_geometry: Optional[Callable] = None
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Everything of a frame after its first render: network iterations, then depth refinement.
+
+    Args:
+        pose: (B,4,4) float32 the previous pose (what ``rendered`` shows).
+        K: (B,3,3) float32 intrinsics.
+        rgb, xyz: `frame_to_real_side` output.
+        crop_tf, rendered: `render_at` output for ``pose``.
+        render, network, cfg: see `refine_once`.
+        render_geometry: XYZ-only renderer for the depth refinement (default: ``render``).
+
+    Returns:
+        pose: (B,4,4) float32 tracked pose.
+        quality: (B,) float32 depth support of the last rendered pose (of the chosen candidate
+            when the depth refinement runs).
+    """
+    refined, quality = network_stage(pose, K, rgb, xyz, crop_tf, rendered, render, network, cfg)
+    if cfg.icp.iterations <= 0:
+        return refined, quality
+    render_geometry = render if render_geometry is None else render_geometry
+    if cfg.network_iterations <= 0:
+        # The network did not move the pose: one candidate is enough.
+        first = (crop_tf, rendered.xyz, rendered.mask)
+        moved, support = icp_refine(pose, K, xyz, render_geometry, cfg, first)
+        keep = (support < cfg.min_support).view(-1, 1, 1)
+        return torch.where(keep, pose, moved), support
+    return guarded_icp(refined, pose, K, xyz, crop_tf, rendered, render_geometry, cfg)
+
+
 def track_step(pose: torch.Tensor, K: torch.Tensor, rgb_hwc: torch.Tensor,
                depth_hw: torch.Tensor, render: Callable, network: Callable,
-               cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Track one frame: `cfg.iterations` refinements starting from `pose`.
+               cfg: StepConfig, render_geometry: Optional[Callable] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Track one frame from ``pose``: `frame_to_real_side`, `render_at`, `finish_step`.
 
     Args:
         pose: (1,4,4) float32 centred-object -> camera, metres (the previous frame's estimate).
         K: (1,3,3) float32 intrinsics.
         rgb_hwc: (H,W,3) uint8 RGB.
         depth_hw: (H,W) float32 metres, 0 = no reading.
-        render, network, cfg: see `refine_once`.
+        render, network, cfg, render_geometry: see `finish_step`.
 
     Returns:
-        pose: (1,4,4) float32 refined pose.
-        quality: (1,) float32 depth support of the last rendered pose.
+        pose: (1,4,4) float32 tracked pose.
+        quality: (1,) float32 depth support (see `finish_step`).
     """
     rgb, xyz = frame_to_real_side(rgb_hwc, depth_hw, K)
-    quality = torch.zeros(1, device=pose.device)
-    for _ in range(cfg.iterations):
-        pose, quality = refine_once(pose, K, rgb, xyz, render, network, cfg)
-    return pose, quality
+    crop_tf, rendered = render_at(pose, K, render, cfg)
+    return finish_step(pose, K, rgb, xyz, crop_tf, rendered, render, network, cfg,
+                       render_geometry)

@@ -25,8 +25,8 @@ from pose_tracker.mesh import Mesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet, inference_copy
 from pose_tracker.render.renderer import MeshRenderer
-from pose_tracker.step import (frame_to_real_side, refine_from_first_render, render_at,
-                               StepConfig, track_step)
+from pose_tracker.icp import IcpConfig
+from pose_tracker.step import finish_step, frame_to_real_side, render_at, StepConfig, track_step
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,7 +81,11 @@ class Tracker:
         image_size: (H, W) of the images.
         weights: checkpoint path, a loaded `RefineNet`, or None for the shipped weights.
         device: "cpu", "cuda", "cuda:N" or "auto".
-        iterations: refinement iterations per frame.
+        network_iterations: RefineNet iterations per frame (0: a tracker without weights).
+        icp_iterations: depth refinement (point-to-plane ICP) iterations per frame, after the
+            network ones (0: plain FoundationPose behaviour).
+        icp_gates: (first, last) distance gate of the depth refinement, metres; the gates
+            shrink geometrically from the first to the last iteration.
         use_cuda_graph: capture the step in a CUDA graph (CUDA only).
         half: run the network in float16 on CUDA (weights converted, BN folded).
         compile: "none", "network" (`torch.compile` the network) or "step" (compile the whole
@@ -94,16 +98,27 @@ class Tracker:
 
     def __init__(self, mesh: Mesh, K, image_size: Tuple[int, int],
                  weights: Union[str, Path, RefineNet, None] = None, device: str = "auto",
-                 iterations: int = 2, use_cuda_graph: bool = True, half: bool = True,
-                 compile: str = "none", quality_tolerance: float = 0.01,
+                 network_iterations: int = 2, icp_iterations: int = 2,
+                 icp_gates: Tuple[float, float] = (0.03, 0.01), use_cuda_graph: bool = True,
+                 half: bool = True, compile: str = "none", quality_tolerance: float = 0.01,
                  overlap: bool = True):
         self.device = resolve_device(device)
         self.mesh = mesh
-        self.cfg = StepConfig(diameter=float(mesh.diameter), iterations=int(iterations),
+        if int(network_iterations) < 0 or int(icp_iterations) < 0:
+            raise ValueError("network_iterations and icp_iterations must be >= 0, got "
+                             f"{network_iterations} and {icp_iterations}")
+        gate_start, gate_end = (float(g) for g in icp_gates)
+        if not 0.0 < gate_end <= gate_start:
+            raise ValueError(f"icp_gates must be (first, last) with first >= last > 0 metres, "
+                             f"got {tuple(icp_gates)}")
+        icp = IcpConfig(iterations=int(icp_iterations), gate_start=gate_start,
+                        gate_end=gate_end)
+        self.cfg = StepConfig(diameter=float(mesh.diameter),
+                              network_iterations=int(network_iterations), icp=icp,
                               quality_tolerance=float(quality_tolerance))
         cuda = self.device.type == "cuda"
         self.use_cuda_graph = bool(use_cuda_graph and cuda)
-        self.overlap = bool(overlap and cuda and int(iterations) >= 1)
+        self.overlap = bool(overlap and cuda)
         self._side_stream = torch.cuda.Stream(self.device) if self.overlap else None
         self.renderer = MeshRenderer(mesh, out_size=self.cfg.crop_size, device=self.device)
         model = weights if isinstance(weights, torch.nn.Module) else load_refiner(
@@ -116,7 +131,7 @@ class Tracker:
         self.compile = compile if cuda else "none"
         if self.compile == "network":
             self.network = torch.compile(self.network, dynamic=False)
-        self._track_step = self._make_step()
+        self._track_step, self._parts = self._make_step()
         self._center = torch.as_tensor(mesh.center, dtype=torch.float64)
         self._graph: Optional[torch.cuda.CUDAGraph] = None
         self._has_pose = False
@@ -125,13 +140,18 @@ class Tracker:
 
     # ------------------------------------------------------------------ buffers and capture
     def _make_step(self):
-        """Bind renderer, network and constants into the per-frame function (maybe compiled)."""
+        """Bind renderer, network and constants into the per-frame functions (maybe compiled).
+
+        Returns ``(step, (frame, first, rest))``: the whole step for one stream, and the same
+        step as its three parts for two streams; both are `pose_tracker.step.track_step`.
+        """
         renderer, network, cfg = self.renderer, self.network, self.cfg
 
         def step(pose, K, rgb, depth):
-            return track_step(pose, K, rgb, depth, renderer.render, network, cfg)
+            return track_step(pose, K, rgb, depth, renderer.render, network, cfg,
+                              renderer.render_geometry)
 
-        # The same step in three parts for the two-stream body (see `_step_body_overlapped`).
+        # `track_step`'s three parts, for the two-stream body (see `_step_body_overlapped`).
         def frame(rgb, depth, K):
             return frame_to_real_side(rgb, depth, K)
 
@@ -139,8 +159,8 @@ class Tracker:
             return render_at(pose, K, renderer.render, cfg)
 
         def rest(pose, K, rgb, xyz, crop_tf, rendered):
-            return refine_from_first_render(pose, K, rgb, xyz, crop_tf, rendered,
-                                            renderer.render, network, cfg)
+            return finish_step(pose, K, rgb, xyz, crop_tf, rendered, renderer.render, network,
+                               cfg, renderer.render_geometry)
 
         if self.compile == "step":
             # Inductor fuses the many small elementwise kernels (depth filters, edge functions,
@@ -151,8 +171,7 @@ class Tracker:
                 frame, first, rest = compiled(frame), compiled(first), compiled(rest)
             else:
                 step = compiled(step)
-        self._parts = (frame, first, rest)
-        return step
+        return step, (frame, first, rest)
 
     def set_camera(self, K, image_size: Tuple[int, int]) -> None:
         """Set intrinsics and image size; rebuild buffers and re-capture when they change."""

@@ -165,7 +165,7 @@ def test_convergence_records_error_per_iteration(pts):
 
 
 def _fake_factory(kind):
-    def factory(mesh_path, K, image_size, args, iterations):
+    def factory(mesh_path, K, image_size, args, refinement):
         seq = Sequence(args.seq, args.object)
         gts = [seq.frame(i).gt_pose for i in range(len(seq))]
         if kind == "gt":
@@ -207,8 +207,8 @@ def test_cli_nan_tracker_and_convergence(tmp_path, ycbv):
     assert r["config"]["mesh"].endswith("061_foam_brick/textured.obj")  # found from --seq
     assert r["config"]["symmetric"] is True
 
-    def factory(mesh_path, K, image_size, args, iterations):
-        assert iterations == 1
+    def factory(mesh_path, K, image_size, args, refinement):
+        assert refinement["network_iterations"] == 1 and refinement["icp_iterations"] == 1
         return HalvingTracker(Sequence(args.seq, args.object).frame(0).gt_pose)
 
     png = tmp_path / "c.png"

@@ -21,10 +21,11 @@ def small_mesh():
     return ellipsoid_mesh(1280)
 
 
-def _tracker(mesh, iterations=2, seed=0):
+def _tracker(mesh, iterations=2, seed=0, icp_iterations=0):
     torch.manual_seed(seed)
     net = RefineNet(**NARROW).eval()
-    return Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cpu', iterations=iterations)
+    return Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cpu',
+                   network_iterations=iterations, icp_iterations=icp_iterations)
 
 
 def _pose(z=0.6):
@@ -114,7 +115,7 @@ def test_real_ycbv_frame_stays_finite_and_close(ycbv):
     mesh = load_mesh(find_mesh(ycbv, '025_mug'))
     # One iteration: the quality is measured at the pose the iteration started from (the GT).
     tracker = Tracker(mesh, seq.K, seq.image_size, weights=RefineNet(**NARROW).eval(),
-                      device='cpu', iterations=1)
+                      device='cpu', network_iterations=1, icp_iterations=0)
     tracker.reset(frame.gt_pose)
     result = tracker.track(frame.rgb, frame.depth)
     assert np.all(np.isfinite(result.pose))

@@ -1,5 +1,8 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Tracker on CUDA: the captured graph replays exactly the eager step; no re-capture."""
+"""Tracker on CUDA: the captured graph replays exactly the eager step; no re-capture.
+
+Every tracker here runs the default hybrid step (2 RefineNet + 2 depth refinement iterations).
+"""
 
 import numpy as np
 import pytest
@@ -28,7 +31,8 @@ def test_two_stream_step_equals_one_stream():
     mesh, net, T = _mesh_net_pose()
     poses = {}
     for overlap, graph in ((False, False), (True, False), (True, True)):
-        tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda', iterations=2,
+        tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
+                          network_iterations=2, icp_iterations=2,
                           use_cuda_graph=graph, half=False, overlap=overlap)
         assert tracker.overlap == overlap
         tracker.reset(T)
@@ -44,7 +48,8 @@ def test_graph_replay_equals_eager(half):
     results = {}
     for graph in (False, True):
         tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
-                          iterations=2, use_cuda_graph=graph, half=half)
+                          network_iterations=2, icp_iterations=2, use_cuda_graph=graph,
+                          half=half)
         tracker.reset(T)
         poses = []
         for seed in range(3):
@@ -62,7 +67,8 @@ def test_graph_replay_equals_eager(half):
 def test_graph_memory_flat_and_no_recapture():
     mesh = ellipsoid_mesh(1280)
     net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
-    tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda', iterations=2)
+    tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
+                      network_iterations=2, icp_iterations=2)
     T = np.eye(4)
     T[:3, 3] = [0.0, 0.0, 0.6]
     tracker.reset(T)
@@ -77,3 +83,25 @@ def test_graph_memory_flat_and_no_recapture():
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() == before
     assert tracker.captures == 1
+
+
+@pytest.mark.parametrize('network_iterations, icp_iterations', [(2, 2), (0, 2), (2, 0), (0, 0)])
+def test_step_never_synchronises(network_iterations, icp_iterations):
+    # Any host sync inside the step would break (or silently serialise) the captured graph.
+    mesh, net, T = _mesh_net_pose()
+    tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
+                      network_iterations=network_iterations, icp_iterations=icp_iterations,
+                      use_cuda_graph=False)
+    tracker.reset(T)
+    rgb, depth = synthetic_frame()
+    np.copyto(tracker.staging.rgb, rgb)
+    np.copyto(tracker.staging.depth, depth)
+    tracker._step_body()  # first call: lazy initialisation (cuBLAS handles etc.) may sync
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.no_grad():
+            tracker._step_body()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()

@@ -34,7 +34,7 @@ class RenderOutput(NamedTuple):
     Attributes
     ----------
     rgb
-        (B,3,S,S) float32 in [0,1], background 0.
+        (B,3,S,S) float32 in [0,1], background 0 (None from ``render_geometry``).
     xyz
         (B,3,S,S) float32 metres, camera frame, background 0.
     mask
@@ -42,7 +42,7 @@ class RenderOutput(NamedTuple):
 
     """
 
-    rgb: torch.Tensor
+    rgb: Optional[torch.Tensor]
     xyz: torch.Tensor
     mask: torch.Tensor
 
@@ -177,6 +177,39 @@ class MeshRenderer:
             return self._ops.texture(self.tex, uv)
         return _tex.texture(self.tex, uv)
 
+    def _rasterize_at(self, pose: torch.Tensor, K: torch.Tensor, crop_tf: torch.Tensor):
+        """Rasterize at float32 poses into crop windows; returns (pose, rast (B,S,S,4))."""
+        pose = pose.to(torch.float32)
+        proj = crop_projection(K.to(torch.float32), crop_tf.to(torch.float32), self.out_size)
+        # Exact float products throughout: TF32 or autocast would shift vertices visibly.
+        pos_clip = transform_points(matmul_exact(proj, pose), self.pos_raster)  # (B,Vp,4)
+        return pose, self._rasterize(pos_clip)
+
+    def render_geometry(self, pose: torch.Tensor, K: torch.Tensor,
+                        crop_tf: torch.Tensor) -> RenderOutput:
+        """
+        Render only the camera-frame XYZ and the coverage (what the depth refinement needs).
+
+        Same XYZ and mask as :meth:`render`, without shading or texture.
+
+        Parameters
+        ----------
+        pose, K, crop_tf
+            as for :meth:`render`.
+
+        Returns
+        -------
+        RenderOutput
+            with ``rgb=None``, (B,3,S,S) xyz in metres (camera frame, 0 = background) and
+            (B,1,S,S) mask, float32.
+        """
+        pose, rast = self._rasterize_at(pose, K, crop_tf)
+        xyz = transform_points(pose, self.vertices)[..., :3]  # (B,V,3) camera frame
+        xyz_map = self._interpolate(xyz, rast)
+        mask = (rast[..., 3:4] > 0).to(torch.float32)
+        return RenderOutput(rgb=None, xyz=xyz_map.permute(0, 3, 1, 2).contiguous(),
+                            mask=mask.permute(0, 3, 1, 2).contiguous())
+
     def render(self, pose: torch.Tensor, K: torch.Tensor, crop_tf: torch.Tensor) -> RenderOutput:
         """
         Render the mesh at a batch of poses into their crop windows.
@@ -196,13 +229,8 @@ class MeshRenderer:
             :class:`RenderOutput` with (B,3,S,S) rgb, (B,3,S,S) xyz, (B,1,S,S) mask, float32.
 
         """
-        pose = pose.to(torch.float32)
-        crop_tf = crop_tf.to(torch.float32)
+        pose, rast = self._rasterize_at(pose, K, crop_tf)
         B = pose.shape[0]
-        proj = crop_projection(K.to(torch.float32), crop_tf, self.out_size)
-        # Exact float products throughout: TF32 or autocast would shift vertices visibly.
-        pos_clip = transform_points(matmul_exact(proj, pose), self.pos_raster)  # (B,Vp,4)
-        rast = self._rasterize(pos_clip)
 
         xyz = transform_points(pose, self.vertices)[..., :3]  # (B,V,3) camera frame
         n_cam = (self.normals.unsqueeze(-2) * pose[:, None, :3, :3]).sum(dim=-1)  # R @ n

@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Sequence as SequenceT, Tuple
 
 import numpy as np
 
-from pose_tracker.cli_args import image_size
+from pose_tracker.cli_args import (add_refinement_args, image_size, refinement_kwargs,
+                                   refinement_node_params)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "out" / "demo"
@@ -115,7 +116,7 @@ def pose_param(T: np.ndarray) -> str:
 
 
 def measure_step_s(mesh_path, K, image_size, frame, device: str = "cpu", weights: str = "",
-                   iterations: int = 2, repeats: int = 2) -> float:
+                   refinement: Optional[dict] = None, repeats: int = 2) -> float:
     """
     Time the core tracker here: seconds per frame (median of `repeats` after a warm-up).
 
@@ -125,7 +126,7 @@ def measure_step_s(mesh_path, K, image_size, frame, device: str = "cpu", weights
     from pose_tracker.tracker import Tracker
 
     tracker = Tracker(load_mesh(str(mesh_path)), np.asarray(K), tuple(image_size),
-                      weights=weights or None, device=device, iterations=iterations)
+                      weights=weights or None, device=device, **(refinement or {}))
     tracker.reset(frame.gt_pose)
     tracker.track(frame.rgb, frame.depth)  # warm-up (first-call allocations, graph capture)
     times = []
@@ -245,7 +246,7 @@ def _stop_process(proc: Optional[subprocess.Popen], timeout_s: float = 15.0) -> 
 
 
 def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, rate: float,
-                 device: str, out: Path, weights: str = "", iterations: int = 2,
+                 device: str, out: Path, weights: str = "", refinement: Optional[dict] = None,
                  timeout_s: float = 600.0, settle_s: float = 15.0, domain_id: Optional[int] = None,
                  extra_node_params: SequenceT[str] = (), log=print) -> dict:
     """
@@ -281,13 +282,14 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: np.ndarray, n_frames: int, ra
     node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "tracker.yaml"),
                 "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
-                "-p", f"iterations:={iterations}",
                 "-p", f"initial_pose:={pose_param(init_pose)}",
                 "-r", "rgb/image_raw:=/camera/color/image_raw",
                 "-r", "depth/image_raw:=/camera/depth/image_raw",
                 "-r", "rgb/camera_info:=/camera/color/camera_info"]
     if weights:  # rcl refuses an empty override ("-p weights_path:="); "" = shipped weights
         node_cmd += ["-p", f"weights_path:={weights}"]
+    if refinement:
+        extra_node_params = list(refinement_node_params(refinement)) + list(extra_node_params)
     for p in extra_node_params:
         node_cmd += ["-p", p]
     player_cmd = [sys.executable, "-m", "pose_tracker.ros.player", str(bag), "--restamp",
@@ -469,7 +471,7 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
     lines = [
         "# pose_tracker demo report", "",
         f"- source: {s.get('source')} ({s.get('sequence')}), {s.get('image_size')}, "
-        f"device {s.get('device')}, {s.get('iterations')} iterations",
+        f"device {s.get('device')}, refinement {s.get('refinement')}",
         f"- playback: x{s.get('playback_rate', 0):.3f} of {BAG_FPS:g} Hz = "
         f"{BAG_FPS * s.get('playback_rate', 0):.2f} frames/s in"
         + (f" (tracker step measured here: {1000 * s['measured_step_s']:.0f} ms)"
@@ -514,7 +516,8 @@ def default_settings(cuda: bool) -> Tuple[int, Tuple[int, int]]:
 
 def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path = DEFAULT_OUT,
              device: str = "auto", rate: Optional[float] = None, seed: int = 1000,
-             weights: str = "", iterations: int = 2, image_size: Optional[SequenceT[int]] = None,
+             weights: str = "", refinement: Optional[dict] = None,
+             image_size: Optional[SequenceT[int]] = None,
              quiet: bool = False) -> dict:
     """Prepare data, run the pipeline, evaluate and write outputs; returns the summary."""
     import torch
@@ -558,7 +561,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     if rate is None and cuda:
         rate = 1.0
     elif rate is None:
-        step_s = measure_step_s(mesh, seq.K, seq.image_size, fr[0], dev, weights, iterations)
+        step_s = measure_step_s(mesh, seq.K, seq.image_size, fr[0], dev, weights, refinement)
         rate = playback_rate(step_s)
         log(f"[3/5] CPU tracker step here: {1000 * step_s:.0f} ms -> playing at x{rate:.3f} "
             f"({BAG_FPS * rate:.2f} frames/s) so that no frame is dropped")
@@ -566,10 +569,10 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
         log(f"[3/5] playback rate x{rate} (given)")
     log(f"[4/5] node + player processes over DDS (device={dev}) ...")
     records = run_pipeline(bag, mesh, fr[0].gt_pose, len(fr), rate, dev, out, weights=weights,
-                           iterations=iterations, log=log)
+                           refinement=refinement, log=log)
     summary = evaluate_records(records, fr, pts, DEFAULT_FRAME_ID)
     summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
-                   sequence=str(seq_dir), mesh=str(mesh), iterations=iterations,
+                   sequence=str(seq_dir), mesh=str(mesh), refinement=refinement,
                    image_size=list(seq.image_size),
                    node_returncode=records["node_returncode"],
                    player_returncode=records["player_returncode"],
@@ -611,10 +614,10 @@ def main(argv=None) -> int:
                    help="playback speed factor (default: 1 on a GPU, measured on a CPU)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--weights", default="", help="refiner checkpoint ('' = shipped)")
-    p.add_argument("--iterations", type=int, default=2)
+    add_refinement_args(p)
     args = p.parse_args(argv)
     summary = run_demo(args.source, args.frames, args.out, args.device, args.rate, args.seed,
-                       args.weights, args.iterations, args.size)
+                       args.weights, refinement_kwargs(args), args.size)
     return 0 if all(summary["checks"].values()) else 1
 
 

@@ -134,7 +134,10 @@ def default_tracker_factory(params: P.TrackerParams) -> TrackerSetup:
 
     def build(K: np.ndarray, image_size: Tuple[int, int]):
         return Tracker(mesh, K, image_size, weights=model, device=device,
-                       iterations=params.iterations, use_cuda_graph=params.use_cuda_graph,
+                       network_iterations=params.network_iterations,
+                       icp_iterations=params.icp_iterations,
+                       icp_gates=(params.icp_gate_start, params.icp_gate_end),
+                       use_cuda_graph=params.use_cuda_graph,
                        compile=params.compile)
 
     return TrackerSetup(build=build, mesh=display)

@@ -54,7 +54,18 @@ PARAMETERS = (
               "like millimetres is refused: set 0.001 for it).", limits=(0.0, 1000.0)),
     ParamSpec("weights_path", "",
               "Refiner checkpoint; empty = the shipped pose_tracker/weights/refiner_small.pt."),
-    ParamSpec("iterations", 2, "Refinement iterations per frame.", limits=(1, 16)),
+    ParamSpec("network_iterations", 2,
+              "RefineNet iterations per frame (0 = no network: depth refinement only).",
+              limits=(0, 16)),
+    ParamSpec("icp_iterations", 2,
+              "Depth refinement (point-to-plane ICP) iterations per frame after the network "
+              "ones (0 = plain FoundationPose refinement).", limits=(0, 16)),
+    ParamSpec("icp_gate_start", 0.03,
+              "Distance gate of the first depth refinement iteration, metres (observed points "
+              "farther from the rendered surface are ignored).", limits=(0.001, 1.0)),
+    ParamSpec("icp_gate_end", 0.01,
+              "Distance gate of the last depth refinement iteration, metres; the gates shrink "
+              "geometrically from icp_gate_start (must not exceed it).", limits=(0.001, 1.0)),
     ParamSpec("device", "auto", "Torch device: auto (CUDA when available), cpu or cuda."),
     ParamSpec("use_cuda_graph", True, "Capture the per-frame step in one CUDA graph (CUDA only)."),
     ParamSpec("compile", "none",
@@ -105,7 +116,10 @@ class TrackerParams:
     mesh_path: str = ""
     mesh_scale: float = 0.0
     weights_path: str = ""
-    iterations: int = 2
+    network_iterations: int = 2
+    icp_iterations: int = 2
+    icp_gate_start: float = 0.03
+    icp_gate_end: float = 0.01
     device: str = "auto"
     use_cuda_graph: bool = True
     compile: str = "none"
@@ -178,4 +192,7 @@ def declare(node) -> TrackerParams:
         if reason is not None:
             raise ValueError(f"parameter {reason}")
         values[spec.name] = value
+    if values["icp_gate_end"] > values["icp_gate_start"]:
+        raise ValueError(f"parameter icp_gate_end ({values['icp_gate_end']}) must not exceed "
+                         f"icp_gate_start ({values['icp_gate_start']}): the gates shrink")
     return TrackerParams(**values)
