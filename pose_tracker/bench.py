@@ -7,8 +7,8 @@
 Prints a table and writes JSON with medians and p99 in milliseconds (`graph_ms_median`,
 `eager_ms_median`, `stages.render.ms_median`, ...), the mesh size, refinement iterations, dtype,
 GPU name and torch version. The scene: an ellipsoid mesh (textured by vertex colours) of diameter
-0.2 m at 0.6 m in front of a 640x480 camera, over a noisy depth plane, so the rasterizer, crops and network
-do the same work as on a real frame.
+0.2 m at 0.6 m in front of a 640x480 camera, over a noisy depth plane, so the rasterizer, crops
+and network do the same work as on a real frame.
 """
 
 import argparse
