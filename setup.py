@@ -38,7 +38,12 @@ setup(
     maintainer_email='pose_tracker@example.com',
     description='Real-time 6-DoF object pose tracking in RGB-D (FoundationPose-style), ROS 2.',
     license='Apache-2.0',
-    extras_require={'test': ['pytest']},
+    extras_require={
+        'test': ['pytest'],
+        # Optional, CUDA machines only (NVIDIA Source Code License, never required): the eager
+        # nvdiffrast backend (renderer comparison, training data); nvcc builds it at first use.
+        'nvdiffrast': ['diffrp-nvdiffrast==0.3.3.1'],
+    },
     entry_points={
         'console_scripts': [
             'pose_tracker_node = pose_tracker.ros.node:main',

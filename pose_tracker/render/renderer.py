@@ -123,9 +123,11 @@ class MeshRenderer:
         self.device = torch.device(device)
         if backend == "nvdiffrast":
             from pose_tracker.render import nvdiffrast_backend
-            if self.device.type != "cuda" or not nvdiffrast_backend.available():
-                raise RuntimeError("backend='nvdiffrast' needs a CUDA device and the nvdiffrast "
-                                   "package; use backend='ours' instead")
+            if self.device.type != "cuda":
+                raise RuntimeError("backend='nvdiffrast' needs a CUDA device; use backend='ours'")
+            if not nvdiffrast_backend.available():  # raises when installed but broken
+                reason = nvdiffrast_backend.unavailable_reason()
+                raise RuntimeError(f"backend='nvdiffrast': {reason}; use backend='ours' instead")
             self._ops = nvdiffrast_backend
         else:
             self._ops = None

@@ -167,25 +167,26 @@ def choose_window(pos_clip: torch.Tensor, tri: torch.Tensor, size: Sequence[int]
 
 
 def nvdiffrast_works(device) -> bool:
-    """Return True when nvdiffrast imports and rasterizes a triangle on ``device`` (CUDA only).
+    """Return True when nvdiffrast is installed and rasterizes a triangle on ``device`` (CUDA).
 
     Training data need not be graph-safe, and nvdiffrast's hardware-style rasterizer is much
     faster than ours on large batches; its output differs from ours only in tie-breaking along
-    shared edges. Any failure (not installed, broken build) falls back to our rasterizer.
+    shared edges. False (use our rasterizer) only without CUDA or without the package: an
+    installed nvdiffrast that fails to build, load or draw raises ``RuntimeError``, never a
+    silent fallback.
     """
     if torch.device(device).type != 'cuda':
         return False
-    try:
-        from pose_tracker.render import nvdiffrast_backend
-        if not nvdiffrast_backend.available():
-            return False
-        pos = torch.tensor([[[-0.5, -0.5, 0.0, 1.0], [0.5, -0.5, 0.0, 1.0],
-                             [0.0, 0.5, 0.0, 1.0]]], device=device)
-        tri = torch.tensor([[0, 1, 2]], dtype=torch.int64, device=device)
-        rast = nvdiffrast_backend.rasterize(pos, tri, (8, 8))
-        return bool((rast[..., 3] > 0).any())
-    except Exception:  # noqa: BLE001 - any failure means "use our rasterizer"
+    from pose_tracker.render import nvdiffrast_backend
+    if not nvdiffrast_backend.available():  # raises when installed but broken
         return False
+    pos = torch.tensor([[[-0.5, -0.5, 0.0, 1.0], [0.5, -0.5, 0.0, 1.0],
+                         [0.0, 0.5, 0.0, 1.0]]], device=device)
+    tri = torch.tensor([[0, 1, 2]], dtype=torch.int64, device=device)
+    rast = nvdiffrast_backend.rasterize(pos, tri, (8, 8))
+    if not bool((rast[..., 3] > 0).any()):
+        raise RuntimeError('nvdiffrast loaded but drew nothing for a triangle covering the view')
+    return True
 
 
 def _rasterize(pos_clip, tri, size, window, backend, max_window=24):
