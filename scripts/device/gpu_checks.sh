@@ -2,7 +2,7 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 # GPU checks on a CUDA machine with torch and no internet, as one command, in stages:
 #
-#   OUT=/tmp/out bash scripts/device/gpu_checks.sh [nvdiffrast] [tests] [cache] [bench] [soak]
+#   OUT=/tmp/out bash scripts/device/gpu_checks.sh [nvdiffrast] [tests] [synth] [cache] [bench] [soak]
 #
 # No argument: all stages. Stages always run in the order above (nvdiffrast first, so its
 # one-time JIT build is timed there and not inside a test); a failed stage does not stop the next
@@ -14,9 +14,9 @@
 # YCB-Video models for the renderer tests: $POSE_TRACKER_YCBV, else ./.ycbv or ./shared/data/ycbv
 # if there (the tests skip without them).
 #
-# Files under $OUT (8 at most, flat): run.log (setup and the summary), nvdiffrast.log,
-# gpu_tests.log, compile_cache.log, bench.log, bench.json (all bench runs, keyed by label),
-# soak.log, soak.json.
+# Files under $OUT (the device returns 8 at most: pick stages accordingly): run.log (setup and
+# the summary), nvdiffrast.log, gpu_tests.log, synth.log + synth/eval_summary.{md,json} and a plot,
+# compile_cache.log, bench.log, bench.json (all bench runs, keyed by label), soak.log, soak.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,15 +24,16 @@ cd "$(dirname "$0")/../.."
 # Bench runs: "label:flags" separated by ';'. bench.py flags: --faces N | --mesh FILE,
 # --iterations N, --width official|shipped|w1,w2,.., --compile none|network|step, --fp32,
 # --no-overlap, --compare-overlap, --repeat N (timed frames, >= 300 for the README medians).
-BENCH_COMMON=${BENCH_COMMON:-"--device cuda --iterations 2 --repeat 300"}
-BENCH_RUNS=${BENCH_RUNS:-"small_5k:--faces 5000 --width shipped --compile step;\
-small_80k:--faces 80000 --width shipped --compile step;\
-official_80k:--faces 80000 --width official --compile step"}
+BENCH_COMMON=${BENCH_COMMON:-"--device cuda --repeat 300"}
+BENCH_RUNS=${BENCH_RUNS:-"hybrid_5k:--faces 5000 --width shipped --compile step;\
+hybrid_80k:--faces 80000 --width shipped --compile step;\
+network_5k:--faces 5000 --width shipped --compile step --icp-iterations 0"}
 # The cold/warm compile-cache check: one bench run, twice, on an empty cache folder.
-CACHE_RUN=${CACHE_RUN:-"--device cuda --iterations 2 --faces 5000 --width shipped --compile step --repeat 50"}
+CACHE_RUN=${CACHE_RUN:-"--device cuda --faces 5000 --width shipped --compile step --repeat 50"}
 # soak.py flags: --frames, --device, --size HxW, --mesh | --faces, --net, --iterations,
 # --no-graph, --pool, --gap-every, --gap-frames, --warmup, --sample-every, --max-seconds,
 # --host-tolerance-mb, --gpu-tolerance-mb, --seed, --json, --quiet.
+# (bench, soak and eval take --network-iterations N --icp-iterations M; default 2 and 2.)
 SOAK_ARGS=${SOAK_ARGS:-"--frames 20000 --device cuda --max-seconds 480"}
 # -------------------------------------------------------------------------------------------------
 
@@ -57,10 +58,10 @@ export TORCHINDUCTOR_FX_GRAPH_CACHE=1
 export TORCHINDUCTOR_AUTOGRAD_CACHE=1
 
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(nvdiffrast tests cache bench soak)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(nvdiffrast tests synth cache bench soak)
 for s in "${STAGES[@]}"; do
-  case $s in nvdiffrast|tests|cache|bench|soak) ;;
-    *) echo "unknown stage '$s' (nvdiffrast tests cache bench soak)" >&2; exit 2 ;; esac
+  case $s in nvdiffrast|tests|synth|cache|bench|soak) ;;
+    *) echo "unknown stage '$s' (nvdiffrast tests synth cache bench soak)" >&2; exit 2 ;; esac
 done
 wanted() { local s; for s in "${STAGES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -138,6 +139,12 @@ stage_tests() {
   python3 -m pytest -p no:cacheprovider -q -ra test/*_gpu.py
 }
 
+stage_synth() {  # synthetic sequences (rendered here, fast on CUDA) and their tracking eval
+  python3 scripts/eval_suite.py --stages synth --synth-seeds ${SYNTH_SEEDS:-1000 1001} \
+    --methods ${SYNTH_METHODS:-hybrid network icp hold} --device cuda --synth-root /tmp/synth \
+    --out /tmp/eval_synth --results "$OUT/synth"
+}
+
 stage_cache() {  # the same compiled bench twice on an empty cache: cold, then warm start
   local dir=/tmp/pose_tracker_inductor_coldwarm rc=0 t pass
   rm -rf "$dir"
@@ -180,9 +187,9 @@ stage_soak() {
   python3 -m pose_tracker.soak $SOAK_ARGS --json "$OUT/soak.json"
 }
 
-declare -A LOGFILE=([nvdiffrast]=nvdiffrast.log [tests]=gpu_tests.log [cache]=compile_cache.log
-                    [bench]=bench.log [soak]=soak.log)
-for s in nvdiffrast tests cache bench soak; do
+declare -A LOGFILE=([nvdiffrast]=nvdiffrast.log [tests]=gpu_tests.log [synth]=synth.log
+                    [cache]=compile_cache.log [bench]=bench.log [soak]=soak.log)
+for s in nvdiffrast tests synth cache bench soak; do
   wanted "$s" || continue
   log "=== stage $s ($(date -u +%T))"
   t0=$(date +%s)
