@@ -34,6 +34,8 @@ from pose_tracker.errors import PoseTrackerError
 LOST_THRESHOLD_M = 0.1
 #: Model points used for the metrics are subsampled to at most this many (speed of ADD-S).
 MAX_METRIC_POINTS = 4000
+#: Rotation error above which a frame's orientation counts as wrong (degrees).
+ROT_THRESHOLD_DEG = 5.0
 
 
 def rotation_about_axis(axis, angle_rad: float) -> np.ndarray:
@@ -110,11 +112,44 @@ def frame_errors(pose, gt, pts) -> dict:
             "r_err_deg": metrics.rotation_error_deg(pose, gt)}
 
 
+def rotation_summary(r_err_deg: List[float], threshold_deg: float = ROT_THRESHOLD_DEG) -> dict:
+    """
+    Rotation-error statistics of the frames with ground truth, in frame order.
+
+    Parameters
+    ----------
+    r_err_deg
+        per-frame rotation errors, degrees (`metrics.rotation_error_deg`); ``inf`` = lost.
+    threshold_deg
+        error above which a frame's rotation counts as wrong, degrees.
+
+    Returns
+    -------
+        dict with ``r_err_mean_deg``, ``r_err_median_deg``, ``r_err_max_deg`` (over the finite
+        errors; None when there are none), ``r_err_last_deg`` (the last frame's error, inf when
+        lost, None without frames), ``r_err_threshold_deg`` and ``r_err_above_threshold_fraction``
+        (share of frames above the threshold, non-finite errors included, in [0, 1]; None
+        without frames).
+
+    """
+    finite = [x for x in r_err_deg if x is not None and math.isfinite(x)]
+    within = metrics.accuracy(r_err_deg, threshold_deg) if r_err_deg else None
+    return {
+        "r_err_mean_deg": _finite_mean(r_err_deg),
+        "r_err_median_deg": _finite_median(r_err_deg),
+        "r_err_max_deg": float(max(finite)) if finite else None,
+        "r_err_last_deg": float(r_err_deg[-1]) if r_err_deg else None,
+        "r_err_threshold_deg": float(threshold_deg),
+        "r_err_above_threshold_fraction": None if within is None else 1.0 - within / 100.0,
+    }
+
+
 def summarize(per_frame: List[dict]) -> dict:
     """Summary statistics of per-frame records (see `evaluate` for the keys)."""
     scored = [r for r in per_frame if r["add_m"] is not None]
     add_e = [r["add_m"] for r in scored]
     adds_e = [r["adds_m"] for r in scored]
+    last = scored[-1] if scored else {}
     lost = [r["index"] for r in scored if r["lost"]]
     ms = [r["ms"] for r in per_frame]
     wall = [r["wall_ms"] for r in per_frame]
@@ -132,8 +167,10 @@ def summarize(per_frame: List[dict]) -> dict:
         "adds_median_m": _finite_median(adds_e),
         "add_acc_2cm": metrics.accuracy(add_e, 0.02) if scored else None,
         "adds_acc_2cm": metrics.accuracy(adds_e, 0.02) if scored else None,
+        "add_last_m": last.get("add_m"),
+        "adds_last_m": last.get("adds_m"),
         "t_err_mean_m": _finite_mean([r["t_err_m"] for r in scored]),
-        "r_err_mean_deg": _finite_mean([r["r_err_deg"] for r in scored]),
+        **rotation_summary([r["r_err_deg"] for r in scored]),
         "lost_frames": len(lost),
         "lost_frame_indices": lost,
         "lost_criterion": f"ADD-S > {LOST_THRESHOLD_M} m or non-finite pose",
@@ -584,12 +621,28 @@ def format_summary(out: dict) -> str:
     def fmt(v, scale=1.0, unit=""):
         return "n/a" if v is None else f"{v * scale:.2f}{unit}"
 
-    return (f"frames {out['frames']}  lost {out['lost_frames']}\n"
+    def cm(key):
+        return fmt(out.get(key), 100, " cm")
+
+    def deg(key):
+        return fmt(out.get(key), 1, " deg")
+
+    above = out.get("r_err_above_threshold_fraction")
+    symmetric = out.get("config", {}).get("symmetric")
+    judge = ("" if symmetric is None else
+             "  (symmetric object: judge ADD-S)" if symmetric else
+             "  (asymmetric object: judge ADD and R err)")
+    return (f"frames {out['frames']}  lost {out['lost_frames']}{judge}\n"
             f"ADD AUC {fmt(out['add_auc'])}  ADD-S AUC {fmt(out['adds_auc'])}\n"
-            f"ADD mean {fmt(out['add_mean_m'], 100, ' cm')}  "
-            f"ADD-S mean {fmt(out['adds_mean_m'], 100, ' cm')}\n"
-            f"t err {fmt(out['t_err_mean_m'], 100, ' cm')}  "
-            f"R err {fmt(out['r_err_mean_deg'], 1, ' deg')}\n"
+            f"ADD mean {cm('add_mean_m')}  median {cm('add_median_m')}  "
+            f"last {cm('add_last_m')}\n"
+            f"ADD-S mean {cm('adds_mean_m')}  median {cm('adds_median_m')}  "
+            f"last {cm('adds_last_m')}\n"
+            f"t err {fmt(out['t_err_mean_m'], 100, ' cm')}\n"
+            f"R err mean {deg('r_err_mean_deg')}  median {deg('r_err_median_deg')}  "
+            f"max {deg('r_err_max_deg')}  last {deg('r_err_last_deg')}  "
+            f"> {fmt(out.get('r_err_threshold_deg'), 1, ' deg')} on "
+            f"{fmt(above, 100, '%')} of frames\n"
             f"ms/frame median {fmt(out['ms_per_frame_median'])}")
 
 
