@@ -36,6 +36,8 @@ from pose_tracker.errors import PoseTrackerError
 LOST_THRESHOLD_M = 0.1
 #: Model points used for the metrics are subsampled to at most this many (speed of ADD-S).
 MAX_METRIC_POINTS = 4000
+#: Rotation error above which a frame's orientation counts as wrong (degrees).
+ROT_THRESHOLD_DEG = 5.0
 
 
 def rotation_about_axis(axis, angle_rad: float) -> np.ndarray:
@@ -112,11 +114,45 @@ def frame_errors(pose, gt, pts) -> dict:
             "r_err_deg": metrics.rotation_error_deg(pose, gt)}
 
 
+def rotation_summary(r_err_deg: List[float], threshold_deg: float = ROT_THRESHOLD_DEG) -> dict:
+    """
+    Rotation-error statistics of the frames with ground truth, in frame order.
+
+    Parameters
+    ----------
+    r_err_deg
+        per-frame rotation errors, degrees (`metrics.rotation_error_deg`); ``inf`` = lost.
+    threshold_deg
+        error above which a frame's rotation counts as wrong, degrees.
+
+    Returns
+    -------
+        dict with ``r_err_mean_deg``, ``r_err_median_deg``, ``r_err_max_deg`` (over the finite
+        errors; None when there are none), ``r_err_last_deg`` (the last frame's error, inf when
+        lost, None without frames), ``r_err_threshold_deg`` and ``r_err_above_threshold_fraction``
+        (share of frames above the threshold, non-finite errors included, in [0, 1]; None
+        without frames).
+
+    """
+    finite = [x for x in r_err_deg if x is not None and math.isfinite(x)]
+    # Counted, not 1 - accuracy: k / n stays exact at the check's bound (1 / 20 == 0.05).
+    above = sum(1 for x in r_err_deg if not (x is not None and x <= threshold_deg))
+    return {
+        "r_err_mean_deg": _finite_mean(r_err_deg),
+        "r_err_median_deg": _finite_median(r_err_deg),
+        "r_err_max_deg": float(max(finite)) if finite else None,
+        "r_err_last_deg": float(r_err_deg[-1]) if r_err_deg else None,
+        "r_err_threshold_deg": float(threshold_deg),
+        "r_err_above_threshold_fraction": above / len(r_err_deg) if r_err_deg else None,
+    }
+
+
 def summarize(per_frame: List[dict]) -> dict:
     """Summary statistics of per-frame records (see `evaluate` for the keys)."""
     scored = [r for r in per_frame if r["add_m"] is not None]
     add_e = [r["add_m"] for r in scored]
     adds_e = [r["adds_m"] for r in scored]
+    last = scored[-1] if scored else {}
     lost = [r["index"] for r in scored if r["lost"]]
     ms = [r["ms"] for r in per_frame]
     wall = [r["wall_ms"] for r in per_frame]
@@ -134,8 +170,10 @@ def summarize(per_frame: List[dict]) -> dict:
         "adds_median_m": _finite_median(adds_e),
         "add_acc_2cm": metrics.accuracy(add_e, 0.02) if scored else None,
         "adds_acc_2cm": metrics.accuracy(adds_e, 0.02) if scored else None,
+        "add_last_m": last.get("add_m"),
+        "adds_last_m": last.get("adds_m"),
         "t_err_mean_m": _finite_mean([r["t_err_m"] for r in scored]),
-        "r_err_mean_deg": _finite_mean([r["r_err_deg"] for r in scored]),
+        **rotation_summary([r["r_err_deg"] for r in scored]),
         "lost_frames": len(lost),
         "lost_frame_indices": lost,
         "lost_criterion": f"ADD-S > {LOST_THRESHOLD_M} m or non-finite pose",
@@ -291,50 +329,32 @@ def jsonable(obj):
     return obj
 
 
-def project_points(pts, pose, K) -> np.ndarray:
-    """
-    Project object-frame points at a pose with a pinhole camera.
+def _overlay(ax, rgb, pts, K, pose, gt, title, faces=None):
+    """Show an RGB frame with the object outlined at the estimate (magenta) and the GT (green)."""
+    from pose_tracker.overlay import draw_estimate_and_gt
 
-    Parameters
-    ----------
-    pts
-        (N,3) metres, object frame.
-    pose
-        (4,4) object->camera, metres.
-    K
-        (3,3) intrinsics, pixels.
-
-    Returns
-    -------
-        (M,2) float64 pixel coordinates (u right, v down) of the points in front of the camera.
-
-    """
-    p = metrics.transform_points(pose, pts)
-    p = p[p[:, 2] > 1e-6]
-    uv = p[:, :2] / p[:, 2:3]
-    K = np.asarray(K, dtype=np.float64)
-    return np.stack([K[0, 0] * uv[:, 0] + K[0, 1] * uv[:, 1] + K[0, 2],
-                     K[1, 1] * uv[:, 1] + K[1, 2]], axis=1)
-
-
-def _overlay(ax, rgb, pts, K, pose, gt, title):
-    """Draw an RGB frame with the model points at the estimate (green) and the GT (blue)."""
-    h, w = rgb.shape[:2]
-    ax.imshow(rgb)
-    for T, colour, label in ((gt, "deepskyblue", "GT"), (pose, "lime", "estimate")):
-        if T is None or not np.all(np.isfinite(T)):
-            continue
-        uv = project_points(pts, np.asarray(T), K)
-        ax.scatter(uv[:, 0], uv[:, 1], s=0.5, c=colour, alpha=0.6, label=label, linewidths=0)
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
+    ax.imshow(draw_estimate_and_gt(rgb, K, pts, faces, pose, gt))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
 
-def plot_tracking(result: dict, images: dict, pts, K, out_path, title: str = "") -> None:
+def _plot_rotation_error(ax, x, per_frame) -> None:
+    """Plot the per-frame rotation error (degrees) and its threshold on a (twin) axis."""
+    r = np.array([np.nan if p["r_err_deg"] is None else p["r_err_deg"] for p in per_frame],
+                 dtype=np.float64)
+    ax.plot(x, np.where(np.isfinite(r), r, np.nan), color="C3", lw=1, ls=":",
+            label="rotation error")
+    ax.axhline(ROT_THRESHOLD_DEG, color="C3", ls="--", lw=0.6, alpha=0.6,
+               label=f"{ROT_THRESHOLD_DEG:g} deg")
+    ax.set_ylabel("rotation error (deg)", color="C3")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper right")
+
+
+def plot_tracking(result: dict, images: dict, pts, K, out_path, title: str = "",
+                  faces=None) -> None:
     """
-    Write a PNG: ADD / ADD-S over time, and overlays of the first and last frame.
+    Write a PNG: ADD / ADD-S and rotation error over time, overlays of the first and last frame.
 
     Parameters
     ----------
@@ -343,13 +363,16 @@ def plot_tracking(result: dict, images: dict, pts, K, out_path, title: str = "")
     images
         {per_frame position: (H,W,3) uint8 RGB} for the frames to overlay (first, last).
     pts
-        (N,3) model points (subsampled for drawing), metres.
+        (N,3) metres, object frame: the mesh vertices when `faces` is given (silhouette
+        outline), else model points (outline of their convex hull).
     K
         (3,3) intrinsics.
     out_path
         PNG file to write.
     title
         figure title.
+    faces
+        (F,3) triangles into `pts`, or None.
 
     """
     import matplotlib
@@ -378,11 +401,13 @@ def plot_tracking(result: dict, images: dict, pts, K, out_path, title: str = "")
                  fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
+    _plot_rotation_error(ax.twinx(), x, pf)
     for col, (i, rgb) in enumerate(sorted(images.items())[:2]):
         r = pf[i]
         _overlay(fig.add_subplot(grid[1, col]), rgb, pts, K, np.asarray(r["pose"]),
                  None if r["gt_pose"] is None else np.asarray(r["gt_pose"]),
-                 f"frame {r['name']}: green = estimate, blue = GT")
+                 f"frame {r['name']}: magenta = estimate, green = GT",
+                 faces)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
@@ -439,6 +464,14 @@ def load_eval_points(points: Optional[str], mesh_path: str,
         idx = np.random.default_rng(seed).choice(len(pts), max_points, replace=False)
         pts = pts[np.sort(idx)]
     return pts, source
+
+
+def _outline_mesh(mesh_path):
+    """((V,3) float64 vertices in the original mesh frame, metres; (F,3) faces) for overlays."""
+    import trimesh
+
+    tm = trimesh.load(mesh_path, force="mesh", process=False)
+    return np.asarray(tm.vertices, dtype=np.float64), np.asarray(tm.faces, dtype=np.int64)
 
 
 def _bbox_center(pts) -> np.ndarray:
@@ -578,7 +611,8 @@ def run(args, tracker_factory=build_tracker) -> dict:
         images = {0: first.rgb}
         if n > 1:
             images[n - 1] = seq.frame(n - 1).rgb
-        plot_tracking(result, images, pts[::max(1, len(pts) // 1500)], seq.K, args.plot, title)
+        vertices, faces = _outline_mesh(mesh_path)
+        plot_tracking(result, images, vertices, seq.K, args.plot, title, faces)
     return out
 
 
@@ -593,12 +627,28 @@ def format_summary(out: dict) -> str:
     def fmt(v, scale=1.0, unit=""):
         return "n/a" if v is None else f"{v * scale:.2f}{unit}"
 
-    return (f"frames {out['frames']}  lost {out['lost_frames']}\n"
+    def cm(key):
+        return fmt(out.get(key), 100, " cm")
+
+    def deg(key):
+        return fmt(out.get(key), 1, " deg")
+
+    above = out.get("r_err_above_threshold_fraction")
+    symmetric = out.get("config", {}).get("symmetric")
+    judge = ("" if symmetric is None else
+             "  (symmetric object: judge ADD-S)" if symmetric else
+             "  (asymmetric object: judge ADD and R err)")
+    return (f"frames {out['frames']}  lost {out['lost_frames']}{judge}\n"
             f"ADD AUC {fmt(out['add_auc'])}  ADD-S AUC {fmt(out['adds_auc'])}\n"
-            f"ADD mean {fmt(out['add_mean_m'], 100, ' cm')}  "
-            f"ADD-S mean {fmt(out['adds_mean_m'], 100, ' cm')}\n"
-            f"t err {fmt(out['t_err_mean_m'], 100, ' cm')}  "
-            f"R err {fmt(out['r_err_mean_deg'], 1, ' deg')}\n"
+            f"ADD mean {cm('add_mean_m')}  median {cm('add_median_m')}  "
+            f"last {cm('add_last_m')}\n"
+            f"ADD-S mean {cm('adds_mean_m')}  median {cm('adds_median_m')}  "
+            f"last {cm('adds_last_m')}\n"
+            f"t err {fmt(out['t_err_mean_m'], 100, ' cm')}\n"
+            f"R err mean {deg('r_err_mean_deg')}  median {deg('r_err_median_deg')}  "
+            f"max {deg('r_err_max_deg')}  last {deg('r_err_last_deg')}  "
+            f"> {fmt(out.get('r_err_threshold_deg'), 1, ' deg')} on "
+            f"{fmt(above, 100, '%')} of frames\n"
             f"ms/frame median {fmt(out['ms_per_frame_median'])}")
 
 

@@ -184,7 +184,11 @@ def auc(errors_m: Iterable[float], max_threshold: float = 0.1) -> float:
 
 
 def accuracy(errors_m: Iterable[float], threshold: float) -> float:
-    """Share of errors <= ``threshold`` (metres), in percent; non-finite errors are misses."""
+    """
+    Share of errors <= ``threshold``, in percent; non-finite errors are misses.
+
+    Any unit, the same for both: metres for ADD / ADD-S, degrees for rotation errors.
+    """
     e = _errors(errors_m)
     if e.size == 0:
         return float("nan")

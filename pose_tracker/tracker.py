@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pose_tracker.errors import FrameError
+from pose_tracker.geometry.depth_units import depth_mm_to_m
 from pose_tracker.mesh import Mesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet, inference_copy
@@ -322,7 +323,7 @@ class Tracker:
             raise FrameError(f"depth must be ({H},{W}), got {depth.shape}")
         np.copyto(self.staging.rgb, rgb)
         if depth.dtype == np.uint16:
-            np.multiply(depth, np.float32(0.001), out=self.staging.depth, casting="unsafe")
+            depth_mm_to_m(depth, out=self.staging.depth)
         else:
             np.copyto(self.staging.depth, depth, casting="same_kind")
             # NaN/Inf mean "no reading" (REP 118); the step treats 0 as no reading.

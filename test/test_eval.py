@@ -135,6 +135,39 @@ def test_far_off_frame_is_lost(pts):
     assert out["lost_frame_indices"] == [1]
 
 
+def test_rotation_is_judged_add_and_last_frame(pts):
+    """A growing spin: ADD and the rotation errors (mean, median, max, last, > 5 deg) report it."""
+    frames = _frames(5, gt_missing=(4,))
+    angles = [0.0, 2.0, 4.0, 8.0, 0.0]
+    poses = []
+    for f, a in zip(frames, angles):
+        p = (f.gt_pose if f.gt_pose is not None else np.eye(4)).copy()
+        p[:3, :3] = ev.rotation_about_axis([0, 0, 1], math.radians(a)) @ p[:3, :3]
+        poses.append(p)
+    out = ev.evaluate(frames, ReplayTracker(poses), pts, frames[0].gt_pose)
+    assert out["r_err_mean_deg"] == pytest.approx(3.5)
+    assert out["r_err_median_deg"] == pytest.approx(3.0)
+    assert out["r_err_max_deg"] == pytest.approx(8.0)
+    assert out["r_err_last_deg"] == pytest.approx(8.0)  # frame 4 has no GT: frame 3 is last
+    assert out["r_err_threshold_deg"] == 5.0
+    assert out["r_err_above_threshold_fraction"] == pytest.approx(0.25)
+    assert out["add_last_m"] == pytest.approx(metrics.add(poses[3], frames[3].gt_pose, pts))
+    assert out["adds_last_m"] <= out["add_last_m"]
+    assert out["add_median_m"] > out["adds_median_m"] > 0
+    text = ev.format_summary({**out, "config": {"symmetric": False}})
+    for part in ("ADD mean", "ADD-S mean", "median", "R err mean 3.50 deg", "median 3.00 deg",
+                 "max 8.00 deg", "last 8.00 deg", "> 5.00 deg on 25.00% of frames",
+                 "asymmetric object"):
+        assert part in text, text
+
+
+def test_rotation_summary_of_lost_and_empty():
+    r = ev.rotation_summary([1.0, math.inf])
+    assert r["r_err_mean_deg"] == 1.0 and r["r_err_last_deg"] == math.inf
+    assert r["r_err_above_threshold_fraction"] == 0.5
+    assert ev.rotation_summary([])["r_err_last_deg"] is None
+
+
 def test_perturb_pose_has_the_requested_size(pts):
     gt = _frames(2)[1].gt_pose
     center = np.array([0.01, -0.02, 0.03])

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from pose_tracker.errors import FrameError, MeshError
+from pose_tracker.geometry.depth_units import depth_mm_to_m
 
 PathLike = Union[str, os.PathLike]
 
@@ -163,7 +164,7 @@ def read_depth(path: PathLike, image_size=None) -> np.ndarray:
     # Mode "I" is 32-bit: anything outside uint16 is not a millimetre depth map.
     if mm.size and (mm.min() < 0 or mm.max() > 65535):
         raise FrameError(f"depth file {path} has values outside 0..65535 mm")
-    return (mm.astype(np.float32) * np.float32(1e-3)).astype(np.float32)
+    return depth_mm_to_m(mm)
 
 
 def read_mask(path: PathLike, image_size=None) -> np.ndarray:

@@ -32,6 +32,7 @@ from rosbags.typesys import get_typestore, Stores
 from scipy.spatial.transform import Rotation
 
 from pose_tracker.errors import FrameError, PoseTrackerError
+from pose_tracker.geometry.depth_units import depth_mm_to_m
 
 RGB_TOPIC = "/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/depth/image_raw"
@@ -260,7 +261,7 @@ def depth_from_msg(msg) -> np.ndarray:
     """Decode a depth Image (16UC1 mm or 32FC1 m) to (H,W) float32 metres, 0 = no reading."""
     a = image_to_array(msg)
     if msg.encoding in ("16UC1", "mono16"):
-        return a.astype(np.float32) * np.float32(1e-3)
+        return depth_mm_to_m(a)
     if msg.encoding == "32FC1":
         return np.where(np.isfinite(a) & (a > 0), a, 0).astype(np.float32)
     raise FrameError(f"depth image has encoding {msg.encoding!r}; expected 16UC1 or 32FC1")

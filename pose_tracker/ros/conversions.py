@@ -18,6 +18,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pose_tracker.errors import FrameError
+from pose_tracker.geometry.depth_units import depth_mm_to_m
 
 #: Colour encodings: bytes per pixel and, per output RGB channel, the source channel index.
 COLOR_ENCODINGS = {
@@ -198,8 +199,7 @@ def depth_into(out: np.ndarray, msg) -> None:
     order = ">" if msg.is_bigendian else "<"
     if enc == "16UC1":
         view = image_view(msg, 2, np.dtype(order + "u2"))[:, :, 0]
-        # Division keeps whole millimetre counts exact (1000 -> 1.0) and 0 stays 0.
-        np.divide(view, np.float32(1000.0), out=out, dtype=np.float32)
+        depth_mm_to_m(view, out=out)
     else:
         view = image_view(msg, 4, np.dtype(order + "f4"))[:, :, 0]
         # fmax maps NaN, -Inf and negatives to 0 in one pass; +Inf needs its own.

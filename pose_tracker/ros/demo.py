@@ -44,6 +44,13 @@ YCBV_ROOT = REPO.parent / "shared" / "data" / "ycbv"
 BAG_FPS = 30.0
 #: Share of frames that must get a pose for the demo to pass.
 MIN_POSED_FRACTION = 0.95
+#: Rotation error above which a frame's orientation is wrong, degrees (asymmetric objects).
+MAX_ROT_ERR_DEG = 5.0
+#: Largest share of posed frames allowed above `MAX_ROT_ERR_DEG` (asymmetric objects).
+MAX_ROT_FAIL_FRACTION = 0.05
+#: A frame's pose is correct when its ADD (ADD-S for symmetric objects) is within this share of
+#: the object's diameter (the common ADD-0.1d criterion).
+ADD_DIAMETER_FRACTION = 0.1
 
 
 def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
@@ -344,15 +351,22 @@ def _percentile(values, q) -> Optional[float]:
 
 
 def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str,
-                     object_frame: str = "object") -> dict:
+                     object_frame: str = "object", symmetric: bool = False) -> dict:
     """
     Match received poses to the ground truth by stamp; per-frame errors and a summary.
 
     Frame i of `frames` is the i-th ground-truth stamp (the player restamps every message of a
     frame with one stamp, and the ground truth is reliable, so all of them arrive).
-    Errors are metres / degrees with `pts` (N,3) model points (original mesh frame, metres).
+    Errors are metres / degrees with `pts` (N,3) model points (original mesh frame, metres):
+    per frame ``add_m``, ``adds_m``, ``t_err_m``, ``r_err_deg`` (`pose_tracker.eval.frame_errors`);
+    in the summary ADD / ADD-S statistics, the rotation-error statistics of
+    `pose_tracker.eval.rotation_summary` over the posed frames (threshold `MAX_ROT_ERR_DEG`),
+    ``diameter_m``, ``pose_ok_fraction`` (share of posed frames whose ADD, or ADD-S when
+    `symmetric`, is within `ADD_DIAMETER_FRACTION` of the diameter) and ``symmetric``.
     """
     from pose_tracker import metrics
+    from pose_tracker.eval import frame_errors, rotation_summary
+    from pose_tracker.ros.markers import mesh_diameter
 
     n_images = len(frames)
     gt_by_stamp = records["gt"]
@@ -364,9 +378,7 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
         entry = {"stamp_ns": stamp, "frame": stamp_to_frame.get(stamp), "frame_id": frame_id,
                  "latency_ms": (recv_ns - stamp) / 1e6, "pose": np.asarray(T).tolist()}
         if gt is not None:
-            entry.update(add_m=metrics.add(T, gt, pts), adds_m=metrics.adds(T, gt, pts),
-                         t_err_m=metrics.translation_error(T, gt),
-                         r_err_deg=metrics.rotation_error_deg(T, gt))
+            entry.update(frame_errors(T, gt, pts))
         per_frame.append(entry)
     matched = [e for e in per_frame if e["frame"] is not None]
     missing = max(0, n_images - len(matched))
@@ -379,6 +391,8 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     rate = (len(recv) - 1) / ((recv[-1] - recv[0]) / 1e9) if len(recv) > 1 else 0.0
     lat = [e["latency_ms"] for e in per_frame]
     diag_last = records["diagnostics"][-1]["values"] if records["diagnostics"] else {}
+    diameter = mesh_diameter(pts)
+    judged = [e["adds_m" if symmetric else "add_m"] for e in matched]
     return {
         "frames": n_images, "poses": len(per_frame), "gt_messages": len(gt_by_stamp),
         "posed_fraction": len(matched) / max(1, n_images),
@@ -393,8 +407,12 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
         "adds_mean_m": float(np.mean(adds)) if adds else None,
         "adds_max_m": float(np.max(adds)) if adds else None,
         "add_mean_m": float(np.mean([e["add_m"] for e in matched])) if matched else None,
+        "add_max_m": float(np.max([e["add_m"] for e in matched])) if matched else None,
+        "symmetric": bool(symmetric), "diameter_m": diameter,
+        "pose_ok_fraction": (metrics.accuracy(judged, ADD_DIAMETER_FRACTION * diameter) / 100.0
+                             if judged else None),
         "t_err_mean_m": float(np.mean([e["t_err_m"] for e in matched])) if matched else None,
-        "r_err_mean_deg": float(np.mean([e["r_err_deg"] for e in matched])) if matched else None,
+        **rotation_summary([e["r_err_deg"] for e in matched], MAX_ROT_ERR_DEG),
         "rate_hz": rate,
         "latency_ms_median": _percentile(lat, 50), "latency_ms_p95": _percentile(lat, 95),
         "latency_ms_max": float(np.max(lat)) if lat else None,
@@ -404,42 +422,28 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
 
 
 def draw_overlay(rgb: np.ndarray, K: np.ndarray, pts: np.ndarray, est: Optional[np.ndarray],
-                 gt: Optional[np.ndarray], label: str = "") -> np.ndarray:
+                 gt: Optional[np.ndarray], label: str = "",
+                 faces: Optional[np.ndarray] = None) -> np.ndarray:
     """
-    Project model points at the GT (green) and estimated (magenta) poses onto the image.
+    Outline the object at the GT (green, wide) and estimated (magenta, thin) poses on the image.
 
-    `rgb` (H,W,3) uint8; `K` (3,3); `pts` (N,3) metres, object frame; poses (4,4) object ->
-    camera or None. GT dots are 1 pixel, estimate dots 2x2 pixels (drawn over them), so a
-    good estimate hides the green. Returns a new (H,W,3) uint8 image.
+    `rgb` (H,W,3) uint8; `K` (3,3); `pts` (N,3) metres, object frame: mesh vertices when
+    `faces` (F,3) is given (silhouette outline), else model points (their convex hull); poses
+    (4,4) object -> camera or None. Bounding boxes and axes are drawn too
+    (`pose_tracker.overlay.draw_estimate_and_gt`). Returns a new (H,W,3) uint8 image.
     """
-    from PIL import Image, ImageDraw
+    from pose_tracker.overlay import draw_estimate_and_gt
 
-    img = rgb.copy()
-    H, W = img.shape[:2]
-    sub = pts[:: max(1, len(pts) // 1500)]
-    for T, color, size in ((gt, (0, 255, 0), 1), (est, (255, 0, 255), 2)):
-        if T is None or not np.all(np.isfinite(T)):
-            continue
-        cam = sub @ T[:3, :3].T + T[:3, 3]
-        cam = cam[cam[:, 2] > 1e-3]
-        uv = cam @ np.asarray(K).T
-        uv = np.floor(uv[:, :2] / uv[:, 2:3]).astype(int)
-        for dy in range(size):
-            for dx in range(size):
-                u, v = uv[:, 0] + dx, uv[:, 1] + dy
-                inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
-                img[v[inside], u[inside]] = color
-    if label:
-        pil = Image.fromarray(img)
-        draw = ImageDraw.Draw(pil)
-        draw.rectangle((0, 0, 8 + 6 * len(label), 14), fill=(0, 0, 0))
-        draw.text((4, 2), label, fill=(255, 255, 255))
-        img = np.asarray(pil).copy()
-    return img
+    return draw_estimate_and_gt(rgb, K, pts, faces, est, gt, label)
 
 
-def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
-    """Write report.json, report.md and the overlay pictures into `out`."""
+def write_outputs(out: Path, summary: dict, frames, K, pts, log=print, mesh=None) -> None:
+    """
+    Write report.json, report.md and the overlay pictures into `out`.
+
+    `pts` (N,3) model points, metres, object frame; `mesh` optional (vertices (V,3), faces
+    (F,3)) in the same frame, outlined in the overlays (else the points' convex hull).
+    """
     from PIL import Image
 
     out = Path(out)
@@ -447,13 +451,16 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
     with open(out / "report.json", "w") as f:
         json.dump(summary, f, indent=1, default=float)
     by_frame = {e["frame"]: e for e in summary["per_frame"] if e["frame"] is not None}
+    vertices, faces = (pts, None) if mesh is None else mesh
     pics = []
     for i, fr in enumerate(frames):
         e = by_frame.get(i)
-        label = (f"frame {i}: ADD-S {1000 * e['adds_m']:.1f} mm" if e is not None and
-                 "adds_m" in e else f"frame {i}: no pose")
+        label = (f"frame {i}: ADD {1000 * e['add_m']:.1f} mm, ADD-S {1000 * e['adds_m']:.1f} mm, "
+                 f"R {e['r_err_deg']:.1f} deg" if e is not None and "adds_m" in e
+                 else f"frame {i}: no pose")
         est = np.asarray(e["pose"]) if e is not None else None
-        pics.append(Image.fromarray(draw_overlay(fr.rgb, K, pts, est, fr.gt_pose, label)))
+        pics.append(Image.fromarray(draw_overlay(fr.rgb, K, vertices, est, fr.gt_pose, label,
+                                                 faces)))
     if pics:
         pics[0].save(out / "overlay_first.png")
         pics[-1].save(out / "overlay_last.png")
@@ -467,6 +474,12 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
     def ms(v):
         return "n/a" if v is None else f"{v:.0f} ms"
 
+    def deg(v):
+        return "n/a" if v is None else f"{v:.2f} deg"
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
     s = summary
     lines = [
         "# pose_tracker demo report", "",
@@ -479,34 +492,63 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print) -> None:
         f"- frames: {s['frames']}, poses received: {s['poses']} "
         f"({100 * s['posed_fraction']:.1f}%)",
         f"- ADD-S mean {mm(s['adds_mean_m'])}, max {mm(s['adds_max_m'])}; ADD mean "
-        f"{mm(s['add_mean_m'])}; ADD-S AUC {s['adds_auc']:.1f}, ADD AUC {s['add_auc']:.1f}",
+        f"{mm(s['add_mean_m'])}, max {mm(s.get('add_max_m'))}; ADD-S AUC {s['adds_auc']:.1f}, "
+        f"ADD AUC {s['add_auc']:.1f}",
+        f"- rotation error mean {deg(s.get('r_err_mean_deg'))}, median "
+        f"{deg(s.get('r_err_median_deg'))}, max {deg(s.get('r_err_max_deg'))}, last frame "
+        f"{deg(s.get('r_err_last_deg'))}; above {MAX_ROT_ERR_DEG:g} deg on "
+        f"{pct(s.get('r_err_above_threshold_fraction'))} of posed frames "
+        f"({'symmetric object: not checked' if s.get('symmetric') else 'asymmetric object'})",
+        f"- {'ADD-S' if s.get('symmetric') else 'ADD'} within {100 * ADD_DIAMETER_FRACTION:g}% "
+        f"of the diameter ({mm(s.get('diameter_m'))}) on {pct(s.get('pose_ok_fraction'))} "
+        "of posed frames",
         f"- rate of poses: {s['rate_hz']:.2f} Hz; latency image stamp -> pose received: median "
         f"{ms(s['latency_ms_median'])}, p95 {ms(s['latency_ms_p95'])}, "
         f"max {ms(s['latency_ms_max'])}",
         f"- pose stamps equal image stamps: {s['pose_stamps_equal_image_stamps']}; TF parent = "
         f"image frame, child = object: {s['tf_parent_child_ok']} ({s['tf_messages']} TF); "
         f"node exit code {s.get('node_returncode')}",
-        "", "Overlay: green = ground truth, magenta = estimate "
+        "", "Overlay: green (wide) = ground truth, magenta (thin) = estimate: silhouette outline, "
+        "bounding box and axes (x red, y green, z blue) "
         "(overlay_first.png, overlay_last.png, overlay.gif).", "",
-        "| frame | ADD-S mm | t err mm | r err deg | latency ms |", "|---|---|---|---|---|"]
+        "| frame | ADD mm | ADD-S mm | t err mm | r err deg | latency ms |",
+        "|---|---|---|---|---|---|"]
     for e in s["per_frame"]:
         if e["frame"] is not None and "adds_m" in e:
-            lines.append(f"| {e['frame']} | {1000 * e['adds_m']:.2f} | {1000 * e['t_err_m']:.2f}"
-                         f" | {e['r_err_deg']:.2f} | {e['latency_ms']:.0f} |")
+            lines.append(f"| {e['frame']} | {1000 * e['add_m']:.2f} | {1000 * e['adds_m']:.2f} | "
+                         f"{1000 * e['t_err_m']:.2f} | {e['r_err_deg']:.2f} | "
+                         f"{e['latency_ms']:.0f} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     log(f"      wrote {out / 'report.md'}, report.json, overlay_first.png, overlay_last.png, "
         "overlay.gif")
 
 
 def checks(summary: dict) -> Dict[str, bool]:
-    """Pass/fail of what the demo shows: frames posed, stamps, TF, clean node exit."""
-    return {
+    """
+    Pass/fail of what the demo shows: frames posed, pose accuracy, stamps, TF, clean exit.
+
+    Accuracy: ADD (ADD-S for a symmetric object) within `ADD_DIAMETER_FRACTION` of the
+    diameter on >= `MIN_POSED_FRACTION` of the posed frames, and, for an asymmetric object, the
+    rotation error above `MAX_ROT_ERR_DEG` on at most `MAX_ROT_FAIL_FRACTION` of them. A summary
+    without these numbers (no posed frame) fails them.
+    """
+    ok_fraction = summary.get("pose_ok_fraction")
+    metric = "ADD-S" if summary.get("symmetric") else "ADD"
+    out = {
         f">= {100 * MIN_POSED_FRACTION:.0f}% of frames posed":
             summary["posed_fraction"] >= MIN_POSED_FRACTION,
+        f"{metric} <= {ADD_DIAMETER_FRACTION:g} diameter on >= {100 * MIN_POSED_FRACTION:.0f}% "
+        "of posed frames": ok_fraction is not None and ok_fraction >= MIN_POSED_FRACTION,
         "pose stamps equal image stamps": summary["pose_stamps_equal_image_stamps"],
         "TF parent = image frame, child = object frame": summary["tf_parent_child_ok"],
         "node exited cleanly on SIGINT": summary.get("node_returncode") == 0,
     }
+    if not summary.get("symmetric"):
+        above = summary.get("r_err_above_threshold_fraction")
+        out[f"rotation error > {MAX_ROT_ERR_DEG:g} deg on <= {100 * MAX_ROT_FAIL_FRACTION:g}% of "
+            "posed frames (asymmetric object)"] = (above is not None
+                                                   and above <= MAX_ROT_FAIL_FRACTION)
+    return out
 
 
 def default_settings(cuda: bool) -> Tuple[int, Tuple[int, int]]:
@@ -523,7 +565,9 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     import torch
 
     from pose_tracker.data.sequence import find_mesh, load_model_points
+    from pose_tracker.metrics import YCBV_SYMMETRIC
     from pose_tracker.ros.bag_io import DEFAULT_FRAME_ID
+    from pose_tracker.ros.markers import load_display_mesh
 
     def log(*a, **k):
         if not quiet:
@@ -545,6 +589,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
         seq, fr = sequence_frames(seq_dir, None, frames)
         mesh = seq_dir / "mesh.obj"
         pts = load_model_points(seq_dir / "points.xyz")
+        symmetric = False  # the procedural objects are asymmetric
     elif source == "ycbv":
         obj = "005_tomato_soup_can"
         seq_dir = YCBV_ROOT / "sequences" / "0003"
@@ -552,6 +597,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
         seq, fr = sequence_frames(seq_dir, obj, frames)
         mesh = find_mesh(YCBV_ROOT, obj)
         pts = load_model_points(YCBV_ROOT / "models" / obj / "points.xyz")
+        symmetric = obj in YCBV_SYMMETRIC
     else:
         raise ValueError(f"unknown source {source!r}")
     bag = out / f"bag_{seq_dir.name}_{len(fr)}f"
@@ -570,7 +616,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     log(f"[4/5] node + player processes over DDS (device={dev}) ...")
     records = run_pipeline(bag, mesh, fr[0].gt_pose, len(fr), rate, dev, out, weights=weights,
                            refinement=refinement, log=log)
-    summary = evaluate_records(records, fr, pts, DEFAULT_FRAME_ID)
+    summary = evaluate_records(records, fr, pts, DEFAULT_FRAME_ID, symmetric=symmetric)
     summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
                    sequence=str(seq_dir), mesh=str(mesh), refinement=refinement,
                    image_size=list(seq.image_size),
@@ -581,7 +627,8 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     for e in summary["per_frame"]:
         if e["frame"] is None or "adds_m" not in e:
             continue
-        log(f"      frame {e['frame']:4d}  ADD-S {1000 * e['adds_m']:6.2f} mm  "
+        log(f"      frame {e['frame']:4d}  ADD {1000 * e['add_m']:6.2f} mm  "
+            f"ADD-S {1000 * e['adds_m']:6.2f} mm  "
             f"t_err {1000 * e['t_err_m']:6.2f} mm  r_err {e['r_err_deg']:5.2f} deg  "
             f"latency {e['latency_ms']:7.1f} ms")
     adds_mean = summary["adds_mean_m"]
@@ -590,11 +637,18 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
         f"{summary['adds_auc']:.1f}, rate {summary['rate_hz']:.2f} Hz, latency median "
         f"{summary['latency_ms_median'] or float('nan'):.0f} ms, p95 "
         f"{summary['latency_ms_p95'] or float('nan'):.0f} ms")
+    rot = {k: float("nan") if summary[k] is None else summary[k]
+           for k in ("r_err_mean_deg", "r_err_last_deg", "r_err_above_threshold_fraction")}
+    log(f"      ADD AUC {summary['add_auc']:.1f}, rotation error mean "
+        f"{rot['r_err_mean_deg']:.2f} deg, last {rot['r_err_last_deg']:.2f} deg, above "
+        f"{MAX_ROT_ERR_DEG:g} deg on {100 * rot['r_err_above_threshold_fraction']:.1f}% of "
+        "posed frames")
     summary["checks"] = checks(summary)
     for name, ok in summary["checks"].items():
         log(f"      [{'PASS' if ok else 'FAIL'}] {name}")
     summary["total_wall_s"] = time.time() - t0
-    write_outputs(out, summary, fr, seq.K, pts, log)
+    display = load_display_mesh(str(mesh))
+    write_outputs(out, summary, fr, seq.K, pts, log, (display.vertices, display.faces))
     log(f"      done in {summary['total_wall_s']:.0f} s")
     return summary
 

@@ -228,8 +228,12 @@ class PoseTrackerNode(Node):
         setup = factory(self.params)
         self._build = setup.build
         self.mesh = setup.mesh
-        self._overlay_points = (subsample_points(self.mesh.vertices) if self.mesh is not None
-                                else np.zeros((0, 3)))
+        # The overlay outlines the mesh's silhouette; without faces, its points' convex hull.
+        self._overlay_points, self._overlay_faces = np.zeros((0, 3)), None
+        if self.mesh is not None and self.mesh.faces is not None:
+            self._overlay_points, self._overlay_faces = self.mesh.vertices, self.mesh.faces
+        elif self.mesh is not None:
+            self._overlay_points = subsample_points(self.mesh.vertices)
 
         self.tracker = None
         self._K: Optional[np.ndarray] = None
@@ -600,7 +604,7 @@ class PoseTrackerNode(Node):
                    if self.mesh is not None and len(self.mesh.vertices) else (None, None))
             axis = 0.5 * self.mesh.diameter if self.mesh is not None else 0.0
             img = draw_overlay(self.tracker.staging.rgb, self._overlay_points, pose, self._K,
-                               box[0], box[1], axis)
+                               box[0], box[1], axis, faces=self._overlay_faces)
             out = Image()
             out.header = header
             out.height, out.width, out.step, data = conv.rgb_to_image_bytes(img)
