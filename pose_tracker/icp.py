@@ -14,10 +14,10 @@ Normals come from finite differences of the rendered XYZ map, so they follow the
 Weights: Tukey's biweight of the residual times ``|n . view ray|`` (grazing pixels count less),
 and a 3D distance gate. The 6x6 normal equations get a weak prior proportional to the total weight
 (so a direction the depth cannot see, such as the spin of a can about its axis, gets no update),
-are solved with ``cholesky_ex`` + ``cholesky_solve`` (``linalg.solve`` and ``linalg.cholesky``
-synchronise with the host), and the step is dropped (``torch.where``) when the factorisation
-fails, the support is too small or the step is not finite, and clamped to a maximum rotation and
-translation. Every function has fixed shapes and no host synchronisation, so it runs inside the
+are solved by a fixed elimination (`solve_spd`: ``linalg.solve`` and ``linalg.cholesky``
+synchronise with the host, and the batched ``cholesky_solve`` cannot be captured on CUDA), and the
+step is dropped (``torch.where``) when the system is not positive definite, the support is too
+small or the step is not finite, and clamped to a maximum rotation and translation. Every function has fixed shapes and no host synchronisation, so it runs inside the
 tracker's captured CUDA graph and, unchanged, eagerly on a CPU.
 
 Frames: poses are ``(B,4,4)`` centred-object -> camera, metres; maps are ``(B,C,S,S)`` crop maps in
@@ -150,6 +150,38 @@ def point_to_plane_system(rendered: torch.Tensor, normals: torch.Tensor, valid: 
     return H, g, w.flatten(1).sum(1)
 
 
+def solve_spd(A: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Solve small symmetric positive definite systems ``A x = b`` by elimination (graph-safe).
+
+    Why not ``torch.linalg.cholesky_ex`` + ``torch.cholesky_solve``: on CUDA the batched
+    ``cholesky_solve`` goes through MAGMA, which allocates device memory and fails inside CUDA
+    graph capture ("operation not permitted when stream is capturing", torch 2.11, H200). For an
+    SPD matrix, Gaussian elimination without pivoting is stable and its pivots (ratios of leading
+    principal minors) are all positive exactly when the matrix is positive definite, so the
+    pivots double as the factorisation check. It is a fixed sequence of elementwise ops (fused
+    into one kernel by ``torch.compile``), identical on CPU and CUDA.
+
+    Args:
+        A: (B,n,n) float symmetric matrices.
+        b: (B,n) float right-hand sides.
+
+    Returns:
+        x: (B,n) solutions (meaningless where ``ok`` is False).
+        ok: (B,) bool, False where a pivot was not positive or the solution is not finite.
+    """
+    n = A.shape[-1]
+    M = torch.cat([A, b.unsqueeze(-1)], dim=-1)  # (B,n,n+1)
+    rows = torch.arange(n, device=A.device).view(1, n, 1)
+    ok = torch.ones(A.shape[0], dtype=torch.bool, device=A.device)
+    for k in range(n):
+        piv = M[:, k, k]
+        ok = ok & (piv > 0)
+        row = M[:, k, :] / torch.where(piv > 0, piv, 1.0).unsqueeze(-1)  # (B,n+1)
+        M = torch.where(rows == k, row.unsqueeze(1), M - M[:, :, k:k + 1] * row.unsqueeze(1))
+    x = M[:, :, n]
+    return x, ok & torch.isfinite(x).all(-1)
+
+
 def solve_twist(H: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, cfg: IcpConfig,
                 radius: float) -> torch.Tensor:
     """Solve the damped system for the twist; zero where it must not be trusted.
@@ -161,14 +193,13 @@ def solve_twist(H: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, cfg: Icp
 
     Returns:
         (B,6) float32 twist ``(w, v)``: rotation vector (radians, camera axes, about the object
-        centre) and translation (metres, camera frame), clamped; 0 where the factorisation
-        failed, the support is below ``cfg.min_weight`` or the step is not finite.
+        centre) and translation (metres, camera frame), clamped; 0 where the system is not
+        positive definite, the support is below ``cfg.min_weight`` or the step is not finite.
     """
     eye = torch.eye(6, dtype=H.dtype, device=H.device)
     A = H + (cfg.damping * weight.clamp_min(1.0)).view(-1, 1, 1) * eye
-    L, info = torch.linalg.cholesky_ex(A)
-    xi = torch.cholesky_solve(g.unsqueeze(-1), L).squeeze(-1)
-    ok = (info == 0) & (weight >= cfg.min_weight) & torch.isfinite(xi).all(-1)
+    xi, ok = solve_spd(A, g)
+    ok = ok & (weight >= cfg.min_weight)
     xi = torch.where(ok.unsqueeze(-1), xi, 0.0)
     w = xi[:, :3] / radius
     v = xi[:, 3:]

@@ -337,7 +337,8 @@ def main(argv=None) -> int:
 
     runs = a.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    pairs = textured_objects(a.ycbv)
+    needs_real = {"real_perturbed", "real_gt"} & set(a.stages)
+    pairs = textured_objects(a.ycbv) if needs_real else []
     # (kind, clip, object, init, method, json path, seed); the summary keeps this order.
     plan = []
     for stage in a.stages:

@@ -13,7 +13,7 @@ import trimesh
 from pose_tracker.bench import K_DEFAULT
 from pose_tracker.geometry.pose import rotation_error_deg
 from pose_tracker.icp import (apply_twist, IcpConfig, normals_from_xyz, point_to_plane_system,
-                              solve_twist)
+                              solve_spd, solve_twist)
 from pose_tracker.mesh import mesh_from_trimesh
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
@@ -92,6 +92,18 @@ def test_normals_of_a_tilted_plane_face_the_camera():
     xyz_jump[:, 2, :, 8:] += 0.2
     _, valid_jump = normals_from_xyz(xyz_jump, torch.ones(1, 1, S, S), max_step=0.05)
     assert not valid_jump[0, 0, :, 7].any() and not valid_jump[0, 0, :, 8].any()
+
+
+def test_solve_spd_matches_a_reference_and_flags_indefinite():
+    gen = torch.Generator().manual_seed(0)
+    M = torch.randn(5, 6, 6, generator=gen, dtype=torch.float64)
+    A = M @ M.transpose(1, 2) + 0.1 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(5, 6, generator=gen, dtype=torch.float64)
+    A[4] = -A[4]  # negative definite: must be flagged
+    x, ok = solve_spd(A, b)
+    assert ok.tolist() == [True] * 4 + [False]
+    ref = torch.linalg.solve(A[:4], b[:4])
+    torch.testing.assert_close(x[:4], ref, rtol=1e-9, atol=1e-9)
 
 
 def test_solver_guards_give_no_update():
