@@ -17,8 +17,9 @@ and a 3D distance gate. The 6x6 normal equations get a weak prior proportional t
 are solved by a fixed elimination (`solve_spd`: ``linalg.solve`` and ``linalg.cholesky``
 synchronise with the host, and the batched ``cholesky_solve`` cannot be captured on CUDA), and the
 step is dropped (``torch.where``) when the system is not positive definite, the support is too
-small or the step is not finite, and clamped to a maximum rotation and translation. Every function has fixed shapes and no host synchronisation, so it runs inside the
-tracker's captured CUDA graph and, unchanged, eagerly on a CPU.
+small or the step is not finite, and clamped to a maximum rotation and translation. Every
+function has fixed shapes and no host synchronisation, so it runs inside the tracker's captured
+CUDA graph and, unchanged, eagerly on a CPU.
 
 Frames: poses are ``(B,4,4)`` centred-object -> camera, metres; maps are ``(B,C,S,S)`` crop maps in
 the camera frame (OpenCV: x right, y down, z forward).
