@@ -51,8 +51,10 @@ class ParamSpec:
 PARAMETERS = (
     ParamSpec("mesh_path", "", "Path of the object's CAD mesh (.obj/.ply/.stl/...), required."),
     ParamSpec("mesh_scale", 0.0,
-              "Factor from mesh units to metres; 0 = the mesh is in metres (a mesh that looks "
-              "like millimetres is refused: set 0.001 for it).", limits=(0.0, 1000.0)),
+              "Factor from mesh units to metres; 0 = the mesh is in metres (a mesh wider than "
+              "3 m is refused with the scale that fits: 0.001 millimetres, 0.01 centimetres, "
+              "0.0254 inches; an object under 2 cm or over 1.5 m is loaded with a warning).",
+              limits=(0.0, 1000.0)),
     ParamSpec("weights_path", "",
               "Refiner checkpoint; empty = the shipped pose_tracker/weights/refiner_small.pt."),
     ParamSpec("iterations", 2, "Refinement iterations per frame.", limits=(1, 16)),
