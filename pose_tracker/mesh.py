@@ -48,7 +48,7 @@ class MeshScaleWarning(UserWarning):
 
 def suggest_scales(diameter: float, current: float = 1.0):
     """
-    Unit guesses for a mesh of ``diameter`` (after ``current`` scale), most likely first.
+    Guess the units of a mesh of ``diameter`` (after ``current`` scale), most likely first.
 
     Returns
     -------

@@ -52,9 +52,9 @@ def intrinsics(msg, rectified: bool) -> Tuple[np.ndarray, Tuple[int, int], List[
         (3,3) float64 for the image as published (after binning / ROI).
     size
         (H, W) of the image as published.
-    notes
-        (kind, message) findings to log once each: "distortion", "p_vs_k", "binning_roi",
-        "no_p".
+    findings
+        list of (kind, message) to log once each; kinds: "distortion", "p_vs_k",
+        "binning_roi", "no_p".
 
     Raises
     ------

@@ -210,7 +210,7 @@ class _OnceLog:
 
 
 def _make_tf_buffer(node):
-    """A tf2_ros Buffer fed by a TransformListener, or None when tf2_ros is not installed."""
+    """Return a tf2_ros Buffer fed by a TransformListener, or None without tf2_ros."""
     try:
         from tf2_ros import Buffer, TransformListener
     except ImportError:
@@ -675,7 +675,7 @@ class PoseTrackerNode(Node):
     # ------------------------------------------------------------------ the frame
     def _on_pair(self, rgb, depth) -> None:
         """
-        Synchroniser callback: track the newest synchronised pair.
+        Track the newest synchronised pair (the synchroniser's callback).
 
         With `drop_stale_frames`, the image messages already waiting in the subscriptions are
         taken and synchronised first; only the newest resulting pair is tracked, the older
