@@ -26,12 +26,48 @@ from pose_tracker.errors import MeshError, MeshUnitsError
 
 #: Meshes wider than this (metres) are assumed to be in other units unless ``scale`` is given.
 MAX_DIAMETER_M = 3.0
+#: Object diameters (metres) that a tabletop RGB-D tracker plausibly sees; outside this range the
+#: mesh loads with a :class:`MeshScaleWarning` (units or ``scale`` probably wrong).
+PLAUSIBLE_DIAMETER_M = (0.02, 1.5)
+#: Units a CAD file is commonly in: name -> factor to metres.
+UNIT_SCALES = {'millimetres': 0.001, 'centimetres': 0.01, 'inches': 0.0254}
+#: Typical object diameter, metres: among plausible unit guesses the nearest one (in log scale)
+#: is suggested first.
+TYPICAL_DIAMETER_M = 0.2
 #: Default cap on the face count, before and after subdivision. The rasterizer's work and memory
 #: grow linearly with it (about 100 bytes per face and window pixel); decimation would need the
 #: ``fast_simplification`` package, which we do not depend on, so bigger meshes are refused.
 DEFAULT_MAX_FACES = 200_000
 #: trimesh's stand-in image for an OBJ with uv but no material (2x2, RGB 100,100,100).
 _TRIMESH_PLACEHOLDER_RGB = (100, 100, 100)
+
+
+class MeshScaleWarning(UserWarning):
+    """A mesh loaded fine but its size in metres is implausible for a tracked object."""
+
+
+def suggest_scales(diameter: float, current: float = 1.0):
+    """
+    Guess the units of a mesh of ``diameter`` (after ``current`` scale), most likely first.
+
+    Returns
+    -------
+    list
+        (units name, scale from file units to metres, resulting diameter in metres) for every
+        unit of :data:`UNIT_SCALES` (and metres) that gives a plausible diameter, sorted by how
+        close that is to :data:`TYPICAL_DIAMETER_M` in log scale.
+
+    """
+    raw = diameter / current
+    lo, hi = PLAUSIBLE_DIAMETER_M
+    out = [(name, f, raw * f) for name, f in list(UNIT_SCALES.items()) + [('metres', 1.0)]
+           if lo <= raw * f <= hi and not np.isclose(f, current)]
+    return sorted(out, key=lambda c: abs(np.log(c[2] / TYPICAL_DIAMETER_M)))
+
+
+def _describe(guesses) -> str:
+    return ', '.join(f"scale={f:g} if it is in {name} ({d:.3g} m across)"
+                     for name, f, d in guesses)
 
 
 @dataclass
@@ -123,7 +159,14 @@ def load_mesh(path, scale: Optional[float] = None, max_edge_ratio: float = 0.03,
     MeshError
         the file is missing, unreadable, corrupt, has no triangles, or is too large.
     MeshUnitsError
-        the diameter exceeds 3 m and no ``scale`` was given.
+        the diameter exceeds 3 m and no ``scale`` was given; the message suggests the scale
+        that fits (millimetres, centimetres or inches) and the exception's
+        ``suggested_scale`` holds the most likely one.
+
+    Warns
+    -----
+    MeshScaleWarning
+        the object is smaller than 2 cm or larger than 1.5 m after scaling.
 
     """
     path = os.fspath(path)
@@ -135,9 +178,18 @@ def load_mesh(path, scale: Optional[float] = None, max_edge_ratio: float = 0.03,
         with warnings.catch_warnings():
             # trimesh's vertex merging casts NaN/huge uv to int on some scans (harmless).
             warnings.simplefilter('ignore', RuntimeWarning)
-            tm = trimesh.load(path, force='mesh')
+            # trimesh's processing drops non-finite vertices (and their faces) silently, so the
+            # file is first read as it is: a NaN vertex means a broken export, refused below.
+            raw = trimesh.load(path, force='mesh', process=False)
+            bad = (int((~np.isfinite(np.asarray(raw.vertices))).any(axis=1).sum())
+                   if isinstance(raw, trimesh.Trimesh) else 0)
+            if not bad:
+                tm = trimesh.load(path, force='mesh')
     except Exception as exc:  # trimesh raises many exception types for malformed files
         raise MeshError(f"could not read mesh file {path}: {type(exc).__name__}: {exc}") from exc
+    if bad:
+        raise MeshError(f"{path} is corrupt: {bad} of its {len(raw.vertices)} vertices have "
+                        "NaN/Inf coordinates (a broken export); fix or re-export the mesh")
     if not isinstance(tm, trimesh.Trimesh):
         raise MeshError(f"{path} does not contain a triangle mesh (got {type(tm).__name__}); "
                         "point clouds and empty scenes cannot be tracked")
@@ -181,7 +233,9 @@ def mesh_from_trimesh(tm, scale: Optional[float] = None, max_edge_ratio: float =
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise MeshError(f"{where} is corrupt: face indices out of range")
     if not np.isfinite(vertices).all():
-        raise MeshError(f"{where} is corrupt: vertex coordinates are not finite")
+        bad = int((~np.isfinite(vertices)).any(axis=1).sum())
+        raise MeshError(f"{where} is corrupt: {bad} of its {len(vertices)} vertices have NaN/Inf "
+                        "coordinates (a broken export); fix or re-export the mesh")
     if max_faces is not None and len(faces) > max_faces:
         raise MeshError(
             f"{where} has {len(faces)} faces, more than max_faces={max_faces}; the renderer's "
@@ -213,9 +267,23 @@ def mesh_from_trimesh(tm, scale: Optional[float] = None, max_edge_ratio: float =
     if not diameter > 0:
         raise MeshError(f"{where} is degenerate: all vertices coincide")
     if diameter > MAX_DIAMETER_M and scale is None:
-        raise MeshUnitsError(
-            f"{where} is {diameter:.4g} units across; meshes must be in metres. It looks like "
-            "millimetres: pass scale=0.001 (or the factor that converts its units to metres)")
+        guesses = suggest_scales(diameter)
+        hint = (f"pass {_describe(guesses)}" if guesses else
+                "pass scale= the factor that converts its units to metres")
+        error = MeshUnitsError(
+            f"{where} is {diameter:.4g} units across; meshes must be in metres. "
+            f"{hint[0].upper() + hint[1:]}")
+        error.suggested_scale = guesses[0][1] if guesses else None
+        raise error
+    lo, hi = PLAUSIBLE_DIAMETER_M
+    if not lo <= diameter <= hi:
+        current = float(scale) if scale is not None else 1.0
+        guesses = suggest_scales(diameter, current)
+        warnings.warn(MeshScaleWarning(
+            f"{where} is {diameter:.3g} m across with scale={current:g}: implausibly "
+            f"{'small' if diameter < lo else 'large'} for a tracked object "
+            f"({lo:g}-{hi:g} m). Check the units" + (
+                f": try {_describe(guesses)}" if guesses else "")), stacklevel=3)
 
     attrs = {'normal': normals}
     if uv is not None:

@@ -1,12 +1,15 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """Tests of mesh loading: units, errors, centring, diameter, subdivision, visuals."""
 
+import warnings
+
 import numpy as np
 import pytest
 import trimesh
 
 from pose_tracker.errors import MeshError, MeshUnitsError
-from pose_tracker.mesh import load_mesh, mesh_from_trimesh, subdivide_long_edges
+from pose_tracker.mesh import (load_mesh, mesh_from_trimesh, MeshScaleWarning,
+                               subdivide_long_edges, suggest_scales)
 
 
 @pytest.fixture(scope='module')
@@ -136,3 +139,44 @@ def test_face_limit():
         mesh_from_trimesh(tm, max_faces=100)
     with pytest.raises(MeshError, match='max_edge_ratio'):
         mesh_from_trimesh(tm, max_faces=len(tm.faces) + 10, max_edge_ratio=0.01)
+
+
+@pytest.mark.parametrize('extents, units, scale', [
+    ((80.0, 60.0, 100.0), 'millimetres', 0.001),   # a 14 cm box in mm
+    ((25.0, 15.0, 10.0), 'centimetres', 0.01),     # a 31 cm box in cm
+    ((10.0, 6.0, 4.0), 'inches', 0.0254),          # a 31 cm box in inches
+])
+def test_units_error_suggests_the_scale_that_fits(tmp_path, extents, units, scale):
+    path = tmp_path / 'part.obj'
+    trimesh.creation.box(extents=extents).export(path)
+    with pytest.raises(MeshUnitsError) as info:
+        load_mesh(path)
+    assert info.value.suggested_scale == pytest.approx(scale)
+    first = str(info.value).split('. ', 1)[1].split(',')[0]
+    assert first.startswith(f'Pass scale={scale:g} if it is in {units}')
+    # Following the advice loads it without complaint, at a plausible size.
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert 0.1 < load_mesh(path, scale=scale).diameter < 0.5
+
+
+def test_implausible_size_warns_with_the_fitting_scale():
+    # A centimetre mesh given scale=0.001 (the old advice): 10x too small, now said.
+    with pytest.warns(MeshScaleWarning,
+                      match=r'implausibly small.*try scale=0\.01 if it is in centimetres'):
+        m = mesh_from_trimesh(box(extents=(8.0, 6.0, 10.0)), scale=0.001)
+    assert m.diameter == pytest.approx(0.01414, rel=1e-3)
+    with pytest.warns(MeshScaleWarning, match='implausibly large'):
+        mesh_from_trimesh(box(extents=(2.0, 1.0, 1.5)))
+    assert [g[0] for g in suggest_scales(0.0141, 0.001)] == ['centimetres', 'inches']
+
+
+def test_nan_vertex_refused_not_dropped(tmp_path):
+    path = tmp_path / 'broken.obj'
+    path.write_text('v 0 0 0\nv 0.1 0 0\nv 0 0.1 0\nv nan 0 0.1\nf 1 2 3\nf 1 3 4\n')
+    with pytest.raises(MeshError, match='1 of its 4 vertices have NaN'):
+        load_mesh(path)
+    tm = trimesh.Trimesh(np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, np.nan]]), [[0, 1, 2]],
+                         process=False)
+    with pytest.raises(MeshError, match='NaN/Inf'):
+        mesh_from_trimesh(tm)

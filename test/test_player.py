@@ -204,3 +204,36 @@ def test_prime_publishes_only_camera_info_before_playback(bag, harness):
         assert player.play() == 4 * N_FRAMES
     finally:
         player.close()
+
+
+def test_clock_publishes_bag_time(bag, harness):
+    from rosgraph_msgs.msg import Clock
+
+    clocks = []
+    harness.sub_node.create_subscription(
+        Clock, "/clock", lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec),
+        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    with pytest.raises(ValueError, match="use one of them"):
+        player_mod.BagPlayer(harness.player_node, bag, restamp=True, clock=True)
+    player = player_mod.BagPlayer(harness.player_node, bag, fast=True, clock=True,
+                                  topics=[bag_io.GT_TOPIC])
+    try:
+        assert player.wait_for_subscribers(10.0)
+        deadline = time.monotonic() + 10.0
+        while player._clock_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert player.play() == N_FRAMES
+        assert player.wait_for_all_acked(5.0)
+    finally:
+        player.close()
+    assert harness.wait_for(N_FRAMES)
+    deadline = time.monotonic() + 5.0
+    while len(clocks) < N_FRAMES and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gt = [_stamp(m) for t, m in harness.received if t == bag_io.GT_TOPIC]
+    assert clocks == sorted(clocks) and len(clocks) == N_FRAMES
+    assert clocks[0] == bag_io.DEFAULT_START_NS and clocks[-1] >= gt[-1] - 10**6
+    assert player_mod.build_parser().parse_args(["b", "--clock"]).clock
+    with pytest.raises(SystemExit):
+        player_mod.build_parser().parse_args(["b", "--clock", "--restamp"])

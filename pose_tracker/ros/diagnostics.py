@@ -17,7 +17,7 @@ TRACKING = "TRACKING"
 LOST = "LOST"
 
 #: Skip reasons that are states, not bad input.
-BENIGN_SKIPS = ("no_camera_info", "no_initial_pose", "lost", "late")
+BENIGN_SKIPS = ("no_camera_info", "no_initial_pose", "lost", "late", "stale")
 
 
 @dataclass
@@ -41,6 +41,11 @@ class NodeStats:
         monotonic time the node started, seconds (None = unknown).
     last_frame_s
         monotonic time of the last synchronised RGB-D pair, seconds (None = none yet).
+    events
+        findings that did not skip a frame, by kind (e.g. "camera_info.distortion",
+        "initial_pose_refused"): reported as ``events.<kind>``.
+    last_skip
+        reason of the latest skip (the node clears it before each frame).
 
     """
 
@@ -52,14 +57,22 @@ class NodeStats:
     last_quality: Optional[float] = None
     started_s: Optional[float] = None
     last_frame_s: Optional[float] = None
-    _recent: Deque[Tuple[float, float, float]] = field(default_factory=deque)
+    events: Dict[str, int] = field(default_factory=dict)
+    last_skip: Optional[str] = None
+    last_age_ms: Optional[float] = None
+    _recent: Deque[Tuple[float, float, float, float]] = field(default_factory=deque)
     _recent_skips: Deque[Tuple[float, str]] = field(default_factory=deque)
 
     def skip(self, reason: str, now_s: float) -> None:
         """Count one skipped frame (`now_s`: monotonic time, seconds)."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.last_skip = reason
         self._recent_skips.append((now_s, reason))
         self._trim(now_s)
+
+    def note(self, kind: str, n: int = 1) -> None:
+        """Count `n` findings of `kind` that did not skip a frame."""
+        self.events[kind] = self.events.get(kind, 0) + n
 
     def input_age(self, now_s: float) -> Optional[float]:
         """Seconds since the last RGB-D pair (or the start, if none came yet); None = unknown."""
@@ -74,7 +87,8 @@ class NodeStats:
             out[reason] = out.get(reason, 0) + 1
         return out
 
-    def tracked(self, now_s: float, latency_ms: float, tracker_ms: float, quality: float) -> None:
+    def tracked(self, now_s: float, latency_ms: float, tracker_ms: float, quality: float,
+                age_ms: Optional[float] = None) -> None:
         """
         Record one tracked frame.
 
@@ -88,11 +102,16 @@ class NodeStats:
             time of the tracker step, milliseconds.
         quality
             tracking quality, 0..1.
+        age_ms
+            age of the frame when its processing started (image stamp -> start),
+            milliseconds (ROS clock); None = same as the latency.
 
         """
         self.frames_tracked += 1
         self.last_quality = float(quality)
-        self._recent.append((now_s, float(latency_ms), float(tracker_ms)))
+        age = float(latency_ms if age_ms is None else age_ms)
+        self.last_age_ms = age
+        self._recent.append((now_s, float(latency_ms), float(tracker_ms), age))
         self._trim(now_s)
 
     def _trim(self, now_s: float) -> None:
@@ -110,12 +129,15 @@ class NodeStats:
         span = max(now_s - self._recent[0][0], 1e-3) if n > 1 else self.window_s
         lat = [r[1] for r in self._recent]
         trk = [r[2] for r in self._recent]
+        age = [r[3] for r in self._recent]
         return {
             "rate_hz": (n - 1) / span if n > 1 else 1.0 / span,
             "latency_ms_mean": sum(lat) / n,
             "latency_ms_max": max(lat),
             "tracker_ms_mean": sum(trk) / n,
             "tracker_ms_max": max(trk),
+            "frame_age_ms_mean": sum(age) / n,
+            "frame_age_ms_max": max(age),
         }
 
 
@@ -187,9 +209,11 @@ def diagnostic_status(stats: NodeStats, state: str, now_s: float, name: str,
         "poses_published": stats.poses_published,
         "quality": "" if stats.last_quality is None else f"{stats.last_quality:.3f}",
         "input_age_s": "" if age is None else f"{age:.2f}",
+        "frame_age_ms": "" if stats.last_age_ms is None else f"{stats.last_age_ms:.1f}",
     }
     values.update({k: f"{v:.2f}" for k, v in summary.items()})
     values.update({f"skipped.{k}": v for k, v in sorted(stats.skipped.items())})
+    values.update({f"events.{k}": v for k, v in sorted(stats.events.items())})
     values.update({f"sync_dropped.{k}": v for k, v in sorted((sync_dropped or {}).items())})
     values.update(extra or {})
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,

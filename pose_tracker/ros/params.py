@@ -16,6 +16,7 @@ MAX_PLAUSIBLE_MEDIAN_DEPTH = 20.0
 MIN_PLAUSIBLE_MEDIAN_DEPTH = 0.02
 
 DEVICES = ("auto", "cpu", "cuda")
+RECTIFIED_MODES = ("auto", "true", "false")
 COMPILE_MODES = ("none", "network", "step")
 
 
@@ -50,8 +51,10 @@ class ParamSpec:
 PARAMETERS = (
     ParamSpec("mesh_path", "", "Path of the object's CAD mesh (.obj/.ply/.stl/...), required."),
     ParamSpec("mesh_scale", 0.0,
-              "Factor from mesh units to metres; 0 = the mesh is in metres (a mesh that looks "
-              "like millimetres is refused: set 0.001 for it).", limits=(0.0, 1000.0)),
+              "Factor from mesh units to metres; 0 = the mesh is in metres (a mesh wider than "
+              "3 m is refused with the scale that fits: 0.001 millimetres, 0.01 centimetres, "
+              "0.0254 inches; an object under 2 cm or over 1.5 m is loaded with a warning).",
+              limits=(0.0, 1000.0)),
     ParamSpec("weights_path", "",
               "Refiner checkpoint; empty = the shipped pose_tracker/weights/refiner_small.pt."),
     ParamSpec("network_iterations", 2,
@@ -85,6 +88,19 @@ PARAMETERS = (
               limits=(0.0, 1.0)),
     ParamSpec("sync_queue_size", 5, "Messages kept per topic while waiting for a match.",
               limits=(1, 100)),
+    ParamSpec("accept_frame_id_mismatch", False,
+              "Track RGB and depth images whose header.frame_id differ. False (default): such "
+              "pairs are skipped, since depth in another frame is not registered to the colour "
+              "image (use the driver's aligned_depth_to_color topic); set true only when the "
+              "depth is registered but named differently.", read_only=False),
+    ParamSpec("image_rectified", "auto",
+              "Whether the colour image is rectified, which picks the intrinsics: true = the "
+              "left 3x3 of camera_info P (REP 104), false = K; auto = true when the remapped "
+              "image topic name contains image_rect."),
+    ParamSpec("drop_stale_frames", True,
+              "When frames arrive faster than they are tracked, track the newest synchronised "
+              "pair and drop the older queued ones (counted as skipped.stale); false tracks "
+              "every pair in order, falling behind under load.", read_only=False),
     ParamSpec("initial_pose", None,
               "Initial object pose [x, y, z, qx, qy, qz, qw] in the camera frame (metres, "
               "quaternion x,y,z,w), object -> camera; write every number as a float (0.0, not 0). "
@@ -129,6 +145,9 @@ class TrackerParams:
     publish_overlay: bool = False
     sync_slop: float = 0.02
     sync_queue_size: int = 5
+    accept_frame_id_mismatch: bool = False
+    image_rectified: str = "auto"
+    drop_stale_frames: bool = True
     initial_pose: Optional[Tuple[float, ...]] = None
     quality_threshold: float = 0.3
     lost_after_frames: int = 10
@@ -145,6 +164,8 @@ def validate(name: str, value: Any) -> Optional[str]:
         return f"device must be one of {', '.join(DEVICES)}, got '{value}'"
     if name == "compile" and value not in COMPILE_MODES:
         return f"compile must be one of {', '.join(COMPILE_MODES)}, got '{value}'"
+    if name == "image_rectified" and value not in RECTIFIED_MODES:
+        return f"image_rectified must be one of {', '.join(RECTIFIED_MODES)}, got '{value}'"
     if name == "object_frame" and not str(value).strip():
         return "object_frame must not be empty"
     if name == "initial_pose" and value is not None:

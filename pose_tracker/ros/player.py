@@ -2,16 +2,20 @@
 """
 Replay a rosbag2 bag onto ROS topics with rclpy (a small stand-in for ``ros2 bag play``).
 
-    pose_tracker_player BAG [--rate 1.0 | --fast] [--restamp] [--loop] [--start-delay S]
-        [--wait-for-subscribers S] [--topics T ...] [--qos auto|reliable|best_effort]
+    pose_tracker_player BAG [--rate 1.0 | --fast] [--restamp | --clock] [--loop]
+        [--start-delay S] [--wait-for-subscribers S] [--topics T ...]
+        [--qos auto|reliable|best_effort]
 
 Records are published as their raw CDR bytes (no deserialisation) at the pace of their bag
 timestamps scaled by ``--rate`` (``--fast``: as fast as possible). ``--restamp`` rewrites every
 ``header.stamp`` to the wall-clock time at which the first message of that original stamp is
 published, so messages of one frame keep equal stamps (needs a deserialise/serialise round trip
-with the ``rosbags`` typestore). Camera topics (Image, CompressedImage, CameraInfo, PointCloud2)
-use the sensor-data QoS (best effort, keep last 5); everything else is reliable. Before shutdown
-the player waits until reliable subscribers have acknowledged every message.
+with the ``rosbags`` typestore). ``--clock`` publishes the bag's time on /clock
+(rosgraph_msgs/Clock, before each message), like ``ros2 bag play --clock``, for nodes run with
+``use_sim_time:=true``: their clock then follows the recorded stamps. Camera topics (Image,
+CompressedImage, CameraInfo, PointCloud2) use the sensor-data QoS (best effort, keep last 5);
+everything else is reliable. Before shutdown the player waits until reliable subscribers have
+acknowledged every message.
 """
 
 import argparse
@@ -152,9 +156,13 @@ class BagPlayer:
     """
 
     def __init__(self, node, bag, rate: float = 1.0, fast: bool = False, restamp: bool = False,
-                 loop: bool = False, topics: Optional[SequenceT[str]] = None, qos: str = "auto"):
+                 loop: bool = False, topics: Optional[SequenceT[str]] = None, qos: str = "auto",
+                 clock: bool = False):
         if rate <= 0:
             raise ValueError(f"rate must be > 0, got {rate}")
+        if clock and restamp:
+            raise ValueError("--clock publishes the bag's time and --restamp rewrites stamps to "
+                             "the current time: use one of them")
         self.node = node
         self.rate, self.fast, self.loop = float(rate), bool(fast), bool(loop)
         self._reader = Reader(Path(bag))
@@ -177,8 +185,18 @@ class BagPlayer:
         except Exception:
             self.close()
             raise
-        clock = node.get_clock()
-        self._restamp = Restamper(lambda: clock.now().nanoseconds) if restamp else None
+        self._clock_pub = None
+        if clock:
+            from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_msg = Clock()
+            self._clock_pub = node.create_publisher(
+                Clock, "/clock", QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                                            reliability=ReliabilityPolicy.RELIABLE))
+        node_clock = node.get_clock()
+        self._restamp = (Restamper(lambda: node_clock.now().nanoseconds) if restamp
+                         else None)
         self._stop = threading.Event()
         self.published = 0
 
@@ -254,6 +272,10 @@ class BagPlayer:
                     delay = t0_wall + (t_bag - t0_bag) * 1e-9 / self.rate - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         return self.published
+                if self._clock_pub is not None:
+                    self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = divmod(
+                        int(t_bag), 10**9)
+                    self._clock_pub.publish(self._clock_msg)
                 data = bytes(raw)
                 if self._restamp is not None:
                     data = self._restamp(data, conn.msgtype)
@@ -279,6 +301,9 @@ class BagPlayer:
         for pub in self.publishers.values():
             self.node.destroy_publisher(pub)
         self.publishers = {}
+        if self._clock_pub is not None:
+            self.node.destroy_publisher(self._clock_pub)
+            self._clock_pub = None
         self._reader.close()
 
 
@@ -290,7 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     speed = p.add_mutually_exclusive_group()
     speed.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
     speed.add_argument("--fast", action="store_true", help="publish as fast as possible")
-    p.add_argument("--restamp", action="store_true", help="rewrite header stamps to now")
+    stamps = p.add_mutually_exclusive_group()
+    stamps.add_argument("--restamp", action="store_true", help="rewrite header stamps to now")
+    stamps.add_argument("--clock", action="store_true",
+                        help="publish the bag's time on /clock (for nodes with "
+                        "use_sim_time:=true)")
     p.add_argument("--loop", action="store_true",
                    help="replay forever (use --restamp so stamps keep increasing)")
     p.add_argument("--start-delay", type=float, default=0.5,
@@ -323,7 +352,7 @@ def main(argv: Optional[SequenceT[str]] = None) -> int:
     try:
         player = BagPlayer(node, args.bag, rate=args.rate, fast=args.fast,
                            restamp=args.restamp, loop=args.loop, topics=args.topics,
-                           qos=args.qos)
+                           qos=args.qos, clock=args.clock)
         if args.wait_for_subscribers > 0 and not player.wait_for_subscribers(
                 args.wait_for_subscribers):
             node.get_logger().warning("not every topic has a subscriber; playing anyway")
