@@ -20,6 +20,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
+from pose_tracker.compile_cache import enable_persistent_compile_cache
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
 from pose_tracker.mesh import Mesh
@@ -130,6 +131,9 @@ class Tracker:
         if compile not in ("none", "network", "step"):
             raise ValueError(f"compile must be 'none', 'network' or 'step', got {compile!r}")
         self.compile = compile if cuda else "none"
+        if self.compile != "none":
+            # The compile is paid once per machine, not at every start (see compile_cache).
+            self.compile_cache_dir = enable_persistent_compile_cache()
         if self.compile == "network":
             self.network = torch.compile(self.network, dynamic=False)
         self._track_step, self._parts = self._make_step()

@@ -71,10 +71,11 @@ PARAMETERS = (
               "geometrically from icp_gate_start (must not exceed it).", limits=(0.001, 1.0)),
     ParamSpec("device", "auto", "Torch device: auto (CUDA when available), cpu or cuda."),
     ParamSpec("use_cuda_graph", True, "Capture the per-frame step in one CUDA graph (CUDA only)."),
-    ParamSpec("compile", "none",
-              "torch.compile before the capture (CUDA only): none, network or step (the whole "
-              "step; fastest, ~1 ms per frame on an H100, but the first camera_info then takes "
-              "about a minute to build the tracker)."),
+    ParamSpec("compile", "step",
+              "torch.compile before the capture (CUDA only; ignored on CPU): step (the whole "
+              "per-frame step, the fastest), network, or none. The compile is cached on disk "
+              "(~/.cache/pose_tracker/inductor, or $POSE_TRACKER_COMPILE_CACHE), so only the "
+              "first start on a machine pays the full compile at the first camera_info."),
     ParamSpec("object_frame", "object", "TF child frame id of the tracked object."),
     ParamSpec("publish_tf", True, "Broadcast image frame -> object_frame on /tf.",
               read_only=False),
@@ -138,7 +139,7 @@ class TrackerParams:
     icp_gate_end: float = 0.01
     device: str = "auto"
     use_cuda_graph: bool = True
-    compile: str = "none"
+    compile: str = "step"
     object_frame: str = "object"
     publish_tf: bool = True
     publish_marker: bool = True
