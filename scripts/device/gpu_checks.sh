@@ -165,8 +165,10 @@ stage_bench() {  # every BENCH_RUNS entry, then one bench.json keyed by label
   for entry in "${runs[@]}"; do
     label=${entry%%:*}; flags=${entry#*:}
     echo "=== bench $label: $BENCH_COMMON $flags"
+    local t=$(date +%s)
     # shellcheck disable=SC2086
     python3 -m pose_tracker.bench $BENCH_COMMON $flags --json "$tmp/$label.json" || rc=1
+    echo "bench $label: process wall $(( $(date +%s) - t )) s (compile cache: $TORCHINDUCTOR_CACHE_DIR)"
   done
   python3 - "$tmp" "$OUT/bench.json" <<'EOF' || rc=1
 import glob, json, os, sys
