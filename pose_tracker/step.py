@@ -15,7 +15,7 @@ captured in one CUDA graph (see `pose_tracker.tracker`); the CPU runs the same f
 """
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -46,6 +46,12 @@ class StepConfig:
         rot_normalizer: maximum rotation update per iteration, radians.
         min_support: depth support below which the depth refinement keeps the previous pose
             (an occluded or absent object must not run away).
+        min_observed: share of the previous pose's silhouette with a depth reading below which
+            the depth refinement keeps the previous pose (an object in a depth hole, e.g. dark,
+            shiny or too close, gives no evidence to move on).
+        switch_margin: depth agreement by which the network's candidate must beat the previous
+            pose's to be chosen: with occluders or long flat faces, poses centimetres apart can
+            agree about equally, and then the smaller motion is the safer guess.
     """
 
     diameter: float
@@ -55,6 +61,8 @@ class StepConfig:
     quality_tolerance: float = 0.01
     rot_normalizer: float = ROT_NORMALIZER
     min_support: float = 0.05
+    min_observed: float = 0.1
+    switch_margin: float = 0.03
 
 
 def frame_to_real_side(rgb_hwc: torch.Tensor, depth_hw: torch.Tensor,
@@ -94,13 +102,45 @@ def depth_support(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
     Returns:
         (B,) float32 in [0,1].
     """
+    return depth_evidence(rendered_xyz, rendered_mask, real_xyz, tolerance).support
+
+
+class DepthEvidence(NamedTuple):
+    """How well the observed depth confirms a rendered pose; each (B,) float32 in [0,1].
+
+    Attributes:
+        support: agreeing pixels over rendered pixels (`depth_support`, the quality measure).
+        agreement: agreeing pixels over rendered pixels that have a depth reading: unlike
+            ``support`` it does not reward moving the object out of a depth hole onto other
+            surfaces, so it is what the depth refinement's candidates are compared by.
+        observed: rendered pixels with a depth reading over rendered pixels.
+    """
+
+    support: torch.Tensor
+    agreement: torch.Tensor
+    observed: torch.Tensor
+
+
+def depth_evidence(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
+                   real_xyz: torch.Tensor, tolerance: float) -> DepthEvidence:
+    """Count how the observed depth inside a rendered silhouette agrees with the render.
+
+    Args:
+        rendered_xyz, rendered_mask, real_xyz, tolerance: as for `depth_support`.
+
+    Returns:
+        `DepthEvidence` (support, agreement, observed), each (B,) float32.
+    """
     z_r = rendered_xyz[:, 2:3]
     z_o = real_xyz[:, 2:3]
-    agree = (z_o > 0.001) & ((z_r - z_o).abs() < tolerance)
     mask = rendered_mask > 0.5
-    num = (agree & mask).flatten(1).sum(1).float()
-    den = mask.flatten(1).sum(1).float().clamp_min(1.0)
-    return num / den
+    has_depth = (z_o > 0.001) & mask
+    agree = has_depth & ((z_r - z_o).abs() < tolerance)
+    n_agree = agree.flatten(1).sum(1).float()
+    n_depth = has_depth.flatten(1).sum(1).float()
+    n_mask = mask.flatten(1).sum(1).float().clamp_min(1.0)
+    return DepthEvidence(support=n_agree / n_mask, agreement=n_agree / n_depth.clamp_min(1.0),
+                         observed=n_depth / n_mask)
 
 
 def render_at(pose: torch.Tensor, K: torch.Tensor, render: Callable,
@@ -235,9 +275,10 @@ def icp_refine(pose: torch.Tensor, K: torch.Tensor, xyz: torch.Tensor,
 
     Returns:
         pose: (B,4,4) float32 refined poses.
-        support: (B,) float32 depth support of the last rendered pose.
+        evidence: `DepthEvidence` of the last rendered pose ((B,) each; ``.support`` is the
+            depth support).
     """
-    support = None
+    evidence = None
     K = K.expand(pose.shape[0], 3, 3)
     for i in range(cfg.icp.iterations):
         if i == 0 and first is not None:
@@ -247,10 +288,10 @@ def icp_refine(pose: torch.Tensor, K: torch.Tensor, xyz: torch.Tensor,
             rendered = render_geometry(pose, K, crop_tf)
             ren_xyz, ren_mask = rendered.xyz, rendered.mask
         observed = observed_crop(xyz, crop_tf, cfg)
-        support = depth_support(ren_xyz, ren_mask, observed, cfg.quality_tolerance)
+        evidence = depth_evidence(ren_xyz, ren_mask, observed, cfg.quality_tolerance)
         pose = icp_update(pose, ren_xyz, ren_mask, observed, cfg.icp.gate(i), cfg.icp,
                           cfg.diameter)
-    return pose, support
+    return pose, evidence
 
 
 def guarded_icp(refined: torch.Tensor, previous: torch.Tensor, K: torch.Tensor,
@@ -258,9 +299,14 @@ def guarded_icp(refined: torch.Tensor, previous: torch.Tensor, K: torch.Tensor,
                 render_geometry: Callable, cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
     """Depth-refine both the network's result and the previous pose; keep the better supported.
 
-    Both candidates run as one batch of 2B. The one whose depth support (at its last render) is
-    higher wins; where neither reaches ``cfg.min_support`` the previous pose is kept unchanged (a
-    fully occluded object must not run away). Branch-free (``torch.where``).
+    Both candidates run as one batch of 2B. The one whose depth agreement (agreeing pixels over
+    rendered pixels with a reading, at its last render) is higher wins, the network's candidate
+    only by at least ``cfg.switch_margin``; the share of all rendered pixels would reward a
+    candidate that slid out of a depth hole onto a neighbouring surface. The previous pose is
+    kept unchanged (an occluded object must not run away) where the winner's depth support is
+    below ``cfg.min_support`` or where the previous pose's silhouette has almost no depth
+    readings (``cfg.min_observed``: nothing to confirm a move).
+    Branch-free (``torch.where``).
 
     Args:
         refined: (B,4,4) float32 pose after the network iterations.
@@ -280,13 +326,14 @@ def guarded_icp(refined: torch.Tensor, previous: torch.Tensor, K: torch.Tensor,
     ren = render_geometry(refined, Kb, tf_refined)
     first = (torch.cat([tf_refined, crop_tf]), torch.cat([ren.xyz, rendered.xyz]),
              torch.cat([ren.mask, rendered.mask]))
-    poses, support = icp_refine(torch.cat([refined, previous]), torch.cat([Kb, Kb]), xyz,
-                                render_geometry, cfg, first)
-    take_refined = support[:B] >= support[B:]
+    poses, ev = icp_refine(torch.cat([refined, previous]), torch.cat([Kb, Kb]), xyz,
+                           render_geometry, cfg, first)
+    take_refined = ev.agreement[:B] > ev.agreement[B:] + cfg.switch_margin
     best = torch.where(take_refined.view(B, 1, 1), poses[:B], poses[B:])
-    best_support = torch.maximum(support[:B], support[B:])
-    keep = (best_support < cfg.min_support).view(B, 1, 1)
-    return torch.where(keep, previous, best), best_support
+    support = torch.where(take_refined, ev.support[:B], ev.support[B:])
+    keep = (support < cfg.min_support) | (ev.observed[B:] < cfg.min_observed)
+    support = torch.where(keep, ev.support[B:], support)
+    return torch.where(keep.view(B, 1, 1), previous, best), support
 
 
 def finish_step(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
@@ -315,9 +362,9 @@ def finish_step(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: tor
     if cfg.network_iterations <= 0:
         # The network did not move the pose: one candidate is enough.
         first = (crop_tf, rendered.xyz, rendered.mask)
-        moved, support = icp_refine(pose, K, xyz, render_geometry, cfg, first)
-        keep = (support < cfg.min_support).view(-1, 1, 1)
-        return torch.where(keep, pose, moved), support
+        moved, ev = icp_refine(pose, K, xyz, render_geometry, cfg, first)
+        keep = (ev.support < cfg.min_support) | (ev.observed < cfg.min_observed)
+        return torch.where(keep.view(-1, 1, 1), pose, moved), ev.support
     return guarded_icp(refined, pose, K, xyz, crop_tf, rendered, render_geometry, cfg)
 
 

@@ -165,11 +165,11 @@ def test_icp_converges_on_a_rendered_box(box, rot_deg, trans_m):
     cfg = StepConfig(diameter=float(mesh.diameter), network_iterations=0,
                      icp=IcpConfig(iterations=5, gate_start=0.03, gate_end=0.01))
     with torch.no_grad():
-        pose, support = icp_refine(start, K, xyz, renderer.render_geometry, cfg)
+        pose, evidence = icp_refine(start, K, xyz, renderer.render_geometry, cfg)
     gt_t = _t(gt, (1, 4, 4))
     assert float(rotation_error_deg(pose[0], gt_t[0])) < 1.0
     assert float((pose[0, :3, 3] - gt_t[0, :3, 3]).norm()) < 0.002
-    assert float(support[0]) > 0.8
+    assert float(evidence.support[0]) > 0.8 and float(evidence.agreement[0]) > 0.8
 
 
 def _step_cfg(mesh, network_iterations, icp_iterations):
