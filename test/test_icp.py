@@ -23,6 +23,7 @@ from pose_tracker.step import (finish_step, frame_to_real_side, icp_refine, rend
 from pose_tracker.tracker import Tracker
 
 SIZE = (480, 640)
+K_CAM = K_DEFAULT  # 640x480, 600 px focal length
 
 
 @pytest.fixture(scope='module')
@@ -41,8 +42,15 @@ def _pose(rotvec_deg=(20.0, -30.0, 10.0), t=(0.01, -0.02, 0.45)):
 
 def _frame(renderer, mesh, pose, seed=0, noise_m=0.001):
     bg_rgb, bg_depth = background(SIZE, 0.6, seed)
-    return render_frame(renderer, pose, K_DEFAULT, float(mesh.diameter), bg_rgb, bg_depth,
+    return render_frame(renderer, pose, K_CAM, float(mesh.diameter), bg_rgb, bg_depth,
                         np.random.default_rng(seed), noise_m=noise_m)
+
+
+@pytest.fixture(scope='module')
+def box_frame(box):
+    """The box at `_pose()` over a wall: RGB (H,W,3) uint8, depth (H,W) float32 metres."""
+    mesh, renderer = box
+    return _frame(renderer, mesh, _pose())
 
 
 def _t(a, shape=None):
@@ -155,11 +163,11 @@ def test_apply_twist_turns_about_the_object_centre():
 
 
 @pytest.mark.parametrize('rot_deg, trans_m', [(8.0, 0.008), (3.0, 0.01)])
-def test_icp_converges_on_a_rendered_box(box, rot_deg, trans_m):
+def test_icp_converges_on_a_rendered_box(box, box_frame, rot_deg, trans_m):
     mesh, renderer = box
     gt = _pose()
-    rgb, depth = _frame(renderer, mesh, gt)
-    K = _t(K_DEFAULT, (1, 3, 3))
+    rgb, depth = box_frame
+    K = _t(K_CAM, (1, 3, 3))
     _, xyz = frame_to_real_side(_t(rgb).to(torch.uint8), _t(depth), K)
     start = _t(_perturb(gt, rot_deg, trans_m), (1, 4, 4))
     cfg = StepConfig(diameter=float(mesh.diameter), network_iterations=0,
@@ -183,12 +191,12 @@ def _net():
 
 
 @pytest.mark.parametrize('network_iterations, icp_iterations', [(2, 2), (0, 2), (1, 0), (0, 0)])
-def test_split_step_equals_unsplit(box, network_iterations, icp_iterations):
+def test_split_step_equals_unsplit(box, box_frame, network_iterations, icp_iterations):
     # The tracker runs track_step in one piece (CPU, one stream) or as its parts (two CUDA
     # streams): both must be the same computation.
     mesh, renderer = box
-    rgb, depth = _frame(renderer, mesh, _pose())
-    K = _t(K_DEFAULT, (1, 3, 3))
+    rgb, depth = box_frame
+    K = _t(K_CAM, (1, 3, 3))
     pose = _t(_perturb(_pose(), 5.0, 0.005), (1, 4, 4))
     cfg = _step_cfg(mesh, network_iterations, icp_iterations)
     net = _net()
@@ -204,12 +212,12 @@ def test_split_step_equals_unsplit(box, network_iterations, icp_iterations):
     torch.testing.assert_close(parts[1], whole[1], atol=0, rtol=0)
 
 
-def test_hold_tracker_reports_depth_support(box):
+def test_hold_tracker_reports_depth_support(box, box_frame):
     # 0 network and 0 depth iterations: the pose is held and its depth support still measured.
     mesh, renderer = box
     gt = _pose()
-    rgb, depth = _frame(renderer, mesh, gt)
-    tracker = Tracker(mesh, K_DEFAULT, SIZE, weights=_net(), device='cpu',
+    rgb, depth = box_frame
+    tracker = Tracker(mesh, K_CAM, SIZE, weights=_net(), device='cpu',
                       network_iterations=0, icp_iterations=0)
     tracker.reset(gt)
     r = tracker.track(rgb, depth)
@@ -219,13 +227,13 @@ def test_hold_tracker_reports_depth_support(box):
     assert tracker.track(rgb, empty).quality == 0.0
 
 
-def test_hybrid_tracker_recovers_rotation_a_network_cannot(box):
+def test_hybrid_tracker_recovers_rotation_a_network_cannot(box, box_frame):
     # A random network moves the pose arbitrarily; the guarded depth refinement must still end
     # near the truth (from the better supported of the network's result and the previous pose).
     mesh, renderer = box
     gt = _pose()
-    rgb, depth = _frame(renderer, mesh, gt)
-    tracker = Tracker(mesh, K_DEFAULT, SIZE, weights=_net(), device='cpu',
+    rgb, depth = box_frame
+    tracker = Tracker(mesh, K_CAM, SIZE, weights=_net(), device='cpu',
                       network_iterations=2, icp_iterations=3)
     tracker.reset(_perturb(gt, 6.0, 0.006))
     for _ in range(3):
@@ -235,13 +243,13 @@ def test_hybrid_tracker_recovers_rotation_a_network_cannot(box):
     assert r.quality > 0.8
 
 
-def test_occluded_object_keeps_its_pose(box):
+def test_occluded_object_keeps_its_pose(box, box_frame):
     # No depth at all (fully occluded / out of range): nothing supports any candidate, so the
     # previous pose is kept exactly instead of drifting with the network's guesses.
     mesh, renderer = box
     gt = _pose()
-    rgb, depth = _frame(renderer, mesh, gt)
-    tracker = Tracker(mesh, K_DEFAULT, SIZE, weights=_net(), device='cpu',
+    rgb, depth = box_frame
+    tracker = Tracker(mesh, K_CAM, SIZE, weights=_net(), device='cpu',
                       network_iterations=2, icp_iterations=2)
     tracker.reset(gt)
     r = tracker.track(rgb, np.zeros_like(depth))
@@ -252,6 +260,6 @@ def test_occluded_object_keeps_its_pose(box):
 def test_tracker_refuses_bad_iteration_settings(box):
     mesh, _ = box
     with pytest.raises(ValueError, match='>= 0'):
-        Tracker(mesh, K_DEFAULT, SIZE, weights=_net(), device='cpu', icp_iterations=-1)
+        Tracker(mesh, K_CAM, SIZE, weights=_net(), device='cpu', icp_iterations=-1)
     with pytest.raises(ValueError, match='icp_gates'):
-        Tracker(mesh, K_DEFAULT, SIZE, weights=_net(), device='cpu', icp_gates=(0.01, 0.03))
+        Tracker(mesh, K_CAM, SIZE, weights=_net(), device='cpu', icp_gates=(0.01, 0.03))
