@@ -37,6 +37,7 @@ from pose_tracker.ros import diagnostics as diag
 from pose_tracker.ros import params as P
 from pose_tracker.ros.markers import DisplayMesh, mesh_marker
 from pose_tracker.ros.overlay import draw_overlay, subsample_points
+from pose_tracker.ros.registration_input import default_registrar_factory, RegistrationInput
 from pose_tracker.ros.sync import ApproximateTimeSync, LATE
 from pose_tracker.ros.tf_publisher import TfPublisher
 
@@ -207,8 +208,9 @@ class PoseTrackerNode(Node):
 
     def __init__(self, tracker_factory: Optional[TrackerFactory] = None,
                  node_name: str = "pose_tracker", use_message_filters: bool = True,
-                 **node_kwargs):
+                 registrar_factory=None, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        self._registrar_factory = registrar_factory or default_registrar_factory
         try:
             self._setup(tracker_factory or default_tracker_factory, use_message_filters)
         except BaseException:
@@ -290,6 +292,9 @@ class PoseTrackerNode(Node):
         self._pose_sub = self.create_subscription(
             PoseStamped, "~/initial_pose", self._on_initial_pose, reliable)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        # ~/mask, ~/register and auto_register (pose_tracker.ros.registration_input).
+        self.registration = RegistrationInput(self, self._registrar_factory)
+        self.registration.attach()
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
 
         self.add_on_set_parameters_callback(self._validate_parameters)
@@ -527,6 +532,8 @@ class PoseTrackerNode(Node):
         except FrameError as e:
             self._reject(getattr(e, "kind", "frame"), str(e))
             return
+        if self.registration.on_frame(rgb.header, stamp_ns):
+            return
         if not self._has_pose:
             self.stats.skip("no_initial_pose", now)
             self._log("no_initial_pose", "info",
@@ -625,7 +632,8 @@ class PoseTrackerNode(Node):
             hardware_id=self._frame_id,
             sync_dropped=dict(self.sync.stats.dropped) if self.sync is not None else None,
             extra={"sync": self.sync_backend,
-                   "tf": self._tf.backend if self._tf is not None else "off"},
+                   "tf": self._tf.backend if self._tf is not None else "off",
+                   **self.registration.diagnostics()},
             input_timeout=self.params.input_timeout)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
