@@ -554,9 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--register-only", action="store_true",
                    help="score registration alone on the first frame of every object with a mask")
     g.add_argument("--views", type=int, default=None,
-                   help="viewpoints of the hypotheses (default: 42 on CUDA, 24 on CPU)")
+                   help="viewpoints of the hypotheses (default: 42 on CUDA, 16 on CPU)")
     g.add_argument("--inplane", type=int, default=None,
-                   help="in-plane rotations per viewpoint (default: 6 on CUDA, 4 on CPU)")
+                   help="in-plane rotations per viewpoint (default: 6 on CUDA, 3 on CPU)")
     g.add_argument("--chunk", type=int, default=None,
                    help="hypotheses per batch (default: all on CUDA, 16 on CPU)")
     add_refinement_args(p)

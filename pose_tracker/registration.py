@@ -46,7 +46,7 @@ from pose_tracker.step import (frame_to_real_side, icp_refine, network_stage, re
 #: FoundationPose's hypothesis set: 42 icosphere viewpoints x 6 in-plane rotations.
 FULL_VIEWS, FULL_INPLANE = 42, 6
 #: Reduced set for CPUs (see docs/results/registration_*.md for its accuracy).
-CPU_VIEWS, CPU_INPLANE = 24, 4
+CPU_VIEWS, CPU_INPLANE = 16, 3
 #: Fewest valid masked depth pixels a registration needs.
 MIN_MASK_DEPTH_PIXELS = 20
 
@@ -143,8 +143,8 @@ def front_offsets(rotations: np.ndarray, vertices: np.ndarray, normals: np.ndarr
     return np.nan_to_num(np.clip(off, 0.0, None), nan=0.0)
 
 
-def masked_surface_point(xyz: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor,
-                                                                          torch.Tensor]:
+def masked_surface_point(xyz: torch.Tensor,
+                         mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Median (per axis) of the observed points inside the mask.
 
     Args:

@@ -1,8 +1,8 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """Registration on every object instance of the YCB-Video excerpts (first frame of each clip).
 
-    python -m scripts.registration_suite [--ycbv DIR] [--device cpu] [--views 24 --inplane 4]
-        [--chunk 16] [--tag cpu_24x4] [--out docs/results]
+    python -m scripts.registration_suite [--ycbv DIR] [--device cpu] [--views 16 --inplane 3]
+        [--chunk 16] [--tag cpu_16x3] [--out docs/results]
 
 Runs ``python -m pose_tracker.eval --register-only`` on every clip of ``DIR/sequences`` (every
 object with a mesh, a mask and ground truth) and writes ``registration_<tag>.json`` (all

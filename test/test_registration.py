@@ -22,7 +22,7 @@ K = np.array([[200.0, 0.0, 64.0], [0.0, 200.0, 64.0], [0.0, 0.0, 1.0]])
 
 @pytest.fixture(scope='module')
 def box_mesh():
-    """A 10 x 6 x 3 cm box (no symmetry that ADD-S would hide), its origin off-centre."""
+    """Return a 10 x 6 x 3 cm box (no symmetry ADD-S would hide), its origin off-centre."""
     tm = trimesh.creation.box(extents=(0.10, 0.06, 0.03))
     tm.apply_translation((0.01, 0.0, 0.0))
     # Coarse (long edges): few triangles keep the CPU renders fast.
@@ -50,7 +50,7 @@ def _tracker(mesh):
 
 
 def _gt(index):
-    """A pose 5 degrees off hypothesis ``index`` of the 4 x 2 set, 0.5 m away."""
+    """Return a pose 5 degrees off hypothesis ``index`` of the 4 x 2 set, 0.5 m away."""
     a = np.radians(5.0)
     tilt = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     T = np.eye(4)
