@@ -6,7 +6,9 @@
 
 Runs ``python -m pose_tracker.eval --register-only`` on every clip of ``DIR/sequences`` (every
 object with a mesh, a mask and ground truth) and writes ``registration_<tag>.json`` (all
-records and the headline numbers) and ``registration_<tag>.md`` (a table).
+records and the headline numbers) and ``registration_<tag>.md`` (a table, and how other scoring
+rules would have chosen among the same refined hypotheses). ``--from-json FILE`` rewrites the
+Markdown of an earlier run without registering again.
 """
 
 import argparse
@@ -33,7 +35,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--objects", nargs="*", default=None, help="only these objects")
     p.add_argument("--tag", default="run")
     p.add_argument("--out", default=str(REPO / "docs" / "results"))
+    p.add_argument("--from-json", default=None, help="only rewrite the Markdown of this run")
     return p.parse_args(argv)
+
+
+#: Scoring rules compared in the Markdown: name -> function of (score, iou, support, colour).
+RULES = {
+    "IoU x support (chosen)": lambda s, i, d, c: s,
+    "IoU only": lambda s, i, d, c: i,
+    "depth support only": lambda s, i, d, c: d,
+    "colour only": lambda s, i, d, c: c,
+    "IoU x support x colour": lambda s, i, d, c: s * c,
+    "(IoU + support) / 2": lambda s, i, d, c: 0.5 * (i + d),
+}
+
+
+def rule_table(records) -> list:
+    """Markdown rows: ADD-S < 1 / 2 cm of the hypothesis each scoring rule would pick."""
+    rows = ["| scoring rule | ADD-S < 1 cm | ADD-S < 2 cm |", "|---|---|---|"]
+    for name, rule in RULES.items():
+        picked = []
+        for r in records:
+            hyp = r["per_hypothesis"]
+            best = max(range(len(hyp)), key=lambda k: rule(*(v or 0.0 for v in hyp[k][:4])))
+            picked.append(float("inf") if hyp[best][4] is None else hyp[best][4])
+        n = max(len(picked), 1)
+        rows.append(f"| {name} | {100.0 * sum(a < 0.01 for a in picked) / n:.1f}% | "
+                    f"{100.0 * sum(a < 0.02 for a in picked) / n:.1f}% |")
+    return rows
 
 
 def run_clip(clip: Path, obj: str, args) -> dict:
@@ -66,12 +95,19 @@ def markdown(out: dict) -> str:
                      f"{r['add_m'] * 100:.2f} | {r['oracle_adds_m'] * 100:.2f} | "
                      f"{r['score']:.3f} | {r['iou']:.3f} | {r['support']:.3f} | "
                      f"{r['ms'] / 1e3:.1f} |")
+    if all("per_hypothesis" in r for r in out["registrations"]):
+        lines += ["", "Other scores on the same refined hypotheses (which one each would pick):",
+                  ""] + rule_table(out["registrations"])
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     """Run the suite; write the JSON and Markdown results."""
     args = parse_args(argv)
+    if args.from_json:
+        path = Path(args.from_json)
+        path.with_suffix(".md").write_text(markdown(json.loads(path.read_text())))
+        return 0
     records = []
     t0 = time.time()
     for clip in sorted((Path(args.ycbv) / "sequences").iterdir()):
