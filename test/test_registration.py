@@ -141,3 +141,24 @@ def test_bad_masks_raise(box_mesh):
         reg.register(rgb, np.zeros_like(depth), mask)
     with pytest.raises(Exception, match='mask must be'):
         reg.register(rgb, depth, mask[:-1])
+
+
+def test_eval_registration_records_and_summary():
+    from pose_tracker import eval as ev
+    from pose_tracker.registration import RegistrationResult
+
+    pts = np.random.default_rng(0).normal(scale=0.05, size=(50, 3))
+    gt = np.eye(4)
+    gt[2, 3] = 0.5
+    off = gt.copy()
+    off[0, 3] += 0.015
+    result = RegistrationResult(pose=off, score=0.5, iou=0.7, support=0.7, ms=10.0,
+                                hypotheses=2, chunk=2, scores=np.zeros((2, 4)),
+                                poses=np.stack([off, gt]))
+    rec = ev.registration_record(result, gt, pts, "0000", "025_mug")
+    assert rec["add_m"] == pytest.approx(0.015) and rec["oracle_adds_m"] == pytest.approx(0.0)
+    assert len(rec["per_hypothesis"]) == 2 and len(rec["per_hypothesis"][0]) == 5
+    good = dict(rec, adds_m=0.005, add_m=0.005)
+    s = ev.summarize_registrations([rec, good])
+    assert s["instances"] == 2 and s["adds_below_1cm_pct"] == 50.0
+    assert s["adds_below_2cm_pct"] == 100.0 and s["hypotheses"] == 2 and s["chunk"] == 2
