@@ -427,12 +427,14 @@ def registration_record(result, gt, pts, seq_name: str, object_name: str) -> dic
         degrees), ``score``, ``iou``, ``support``, ``ms``, ``hypotheses``, ``chunk``, ``pose``,
         ``gt_pose``, ``oracle_adds_m`` (the best ADD-S among all refined hypotheses: what a
         perfect score would have picked) and ``per_hypothesis`` ([score, IoU, support, colour,
-        ADD-S m] of every refined hypothesis).
+        ADD-S m, ADD m] of every refined hypothesis).
 
     """
     errors = frame_errors(result.pose, gt, pts)
     adds_all = [metrics.adds(p, gt, pts) for p in result.poses]
-    per_hyp = [[round(float(v), 5) for v in (*s, a)] for s, a in zip(result.scores, adds_all)]
+    add_all = [metrics.add(p, gt, pts) for p in result.poses]
+    per_hyp = [[round(float(v), 5) for v in (*s, a, b)]
+               for s, a, b in zip(result.scores, adds_all, add_all)]
     oracle = min(adds_all)
     return {"sequence": seq_name, "object": object_name,
             "symmetric": object_name in metrics.YCBV_SYMMETRIC, **errors,

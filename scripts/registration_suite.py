@@ -51,17 +51,21 @@ RULES = {
 
 
 def rule_table(records) -> list:
-    """Markdown rows: ADD-S < 1 / 2 cm of the hypothesis each scoring rule would pick."""
-    rows = ["| scoring rule | ADD-S < 1 cm | ADD-S < 2 cm |", "|---|---|---|"]
+    """Markdown rows: ADD-S (and ADD) < 1 / 2 cm of the hypothesis each scoring rule picks."""
+    rows = ["| scoring rule | ADD-S < 1 cm | ADD-S < 2 cm | ADD < 2 cm |", "|---|---|---|---|"]
+
+    def pct(values, limit):
+        known = [v for v in values if v is not None]
+        return f"{100.0 * sum(v < limit for v in known) / len(known):.1f}%" if known else "n/a"
+
     for name, rule in RULES.items():
-        picked = []
+        adds, add = [], []
         for r in records:
             hyp = r["per_hypothesis"]
-            best = max(range(len(hyp)), key=lambda k: rule(*(v or 0.0 for v in hyp[k][:4])))
-            picked.append(float("inf") if hyp[best][4] is None else hyp[best][4])
-        n = max(len(picked), 1)
-        rows.append(f"| {name} | {100.0 * sum(a < 0.01 for a in picked) / n:.1f}% | "
-                    f"{100.0 * sum(a < 0.02 for a in picked) / n:.1f}% |")
+            best = hyp[max(range(len(hyp)), key=lambda k: rule(*(v or 0.0 for v in hyp[k][:4])))]
+            adds.append(float("inf") if best[4] is None else best[4])
+            add.append((float("inf") if best[5] is None else best[5]) if len(best) > 5 else None)
+        rows.append(f"| {name} | {pct(adds, 0.01)} | {pct(adds, 0.02)} | {pct(add, 0.02)} |")
     return rows
 
 

@@ -157,7 +157,7 @@ def test_eval_registration_records_and_summary():
                                 poses=np.stack([off, gt]))
     rec = ev.registration_record(result, gt, pts, "0000", "025_mug")
     assert rec["add_m"] == pytest.approx(0.015) and rec["oracle_adds_m"] == pytest.approx(0.0)
-    assert len(rec["per_hypothesis"]) == 2 and len(rec["per_hypothesis"][0]) == 5
+    assert len(rec["per_hypothesis"]) == 2 and len(rec["per_hypothesis"][0]) == 6
     good = dict(rec, adds_m=0.005, add_m=0.005)
     s = ev.summarize_registrations([rec, good])
     assert s["instances"] == 2 and s["adds_below_1cm_pct"] == 50.0
