@@ -485,9 +485,15 @@ def run_register_only(args, tracker_factory) -> dict:
     objects = [args.object] if args.object else Sequence(args.seq).objects()
     records = []
     refinement = refinement_kwargs(args)
+    skipped = []
     for name in objects:
         seq = Sequence(args.seq, name)
-        if seq.frame(0).mask is None or seq.frame(0).gt_pose is None:
+        first = seq.frame(0)
+        if first.mask is None or first.gt_pose is None or not first.mask.any():
+            # An empty mask: the object is not visible in the first frame (fully occluded).
+            why = ("no mask" if first.mask is None else "no ground truth"
+                   if first.gt_pose is None else "empty mask (object not visible)")
+            skipped.append({"sequence": Path(args.seq).name, "object": name, "reason": why})
             continue
         mesh_path = args.mesh if (args.mesh and args.object) else _resolve_mesh(args, seq)
         pts, _ = load_eval_points(args.points if args.object else None, mesh_path,
@@ -503,7 +509,8 @@ def run_register_only(args, tracker_factory) -> dict:
     config = {"sequence": str(args.seq), "mode": "register-only", **refinement,
               "views": args.views, "inplane": args.inplane, "chunk": args.chunk,
               "device": args.device, "weights": args.weights or "default"}
-    return {**summarize_registrations(records), "config": config, "registrations": records}
+    return {**summarize_registrations(records), "config": config, "registrations": records,
+            "skipped": skipped}
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -556,9 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--register-only", action="store_true",
                    help="score registration alone on the first frame of every object with a mask")
     g.add_argument("--views", type=int, default=None,
-                   help="viewpoints of the hypotheses (default: 42 on CUDA, 16 on CPU)")
+                   help="viewpoints of the hypotheses (default: 42 on CUDA, 12 on CPU)")
     g.add_argument("--inplane", type=int, default=None,
-                   help="in-plane rotations per viewpoint (default: 6 on CUDA, 3 on CPU)")
+                   help="in-plane rotations per viewpoint (default: 6 on CUDA, 4 on CPU)")
     g.add_argument("--chunk", type=int, default=None,
                    help="hypotheses per batch (default: all on CUDA, 16 on CPU)")
     add_refinement_args(p)

@@ -46,7 +46,7 @@ from pose_tracker.step import (frame_to_real_side, icp_refine, network_stage, re
 #: FoundationPose's hypothesis set: 42 icosphere viewpoints x 6 in-plane rotations.
 FULL_VIEWS, FULL_INPLANE = 42, 6
 #: Reduced set for CPUs (see docs/results/registration_*.md for its accuracy).
-CPU_VIEWS, CPU_INPLANE = 16, 3
+CPU_VIEWS, CPU_INPLANE = 12, 4
 #: Fewest valid masked depth pixels a registration needs.
 MIN_MASK_DEPTH_PIXELS = 20
 
