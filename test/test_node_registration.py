@@ -173,3 +173,21 @@ def test_register_service_and_lost_recovery(harness):
     h.node.set_parameters([rclpy.parameter.Parameter("auto_register", value=True)])
     frame(h, 5, mask_msg(5))
     assert len(fake.masks) == 2 and h.node.state == diag.TRACKING
+
+
+def test_mask_after_its_frame_registers_that_frame(harness):
+    h = harness()
+    fake = with_registrar(h)
+    ready(h, pose=False)
+    h.node._on_frame(rgb_msg(5, value=77), depth_msg(5))  # a segmenter's mask comes later
+    h.node._on_frame(rgb_msg(6, value=88), depth_msg(6))
+    assert fake.masks == [] and h.node.state == diag.WAITING_FOR_POSE
+    h.node.registration.on_mask(mask_msg(5))
+    assert len(fake.masks) == 1 and h.node.state == diag.TRACKING
+    assert h.spin_until(lambda: h.poses)
+    stamp5 = stamp(5)
+    assert (h.poses[0].header.stamp.sec, h.poses[0].header.stamp.nanosec) == (
+        stamp5.sec, stamp5.nanosec)
+    # A warning and then an info line from the once-log: both logged (no rclpy severity clash).
+    h.node._log("test_warning", "warning", "w")
+    h.node._log("test_info", "info", "i")

@@ -220,14 +220,9 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
                          ts.serialize_cdr(camera_info_msg(K, size, stamp, frame_id), INFO_T))
             writer.write(c_rgb, stamp,
                          ts.serialize_cdr(image_msg(rgb, "rgb8", stamp, frame_id), IMAGE_T))
-            wire = depth_to_wire(depth, depth_encoding)
-            writer.write(c_depth, stamp, ts.serialize_cdr(
-                image_msg(wire, depth_encoding, stamp, frame_id), IMAGE_T))
-            gt = getattr(frame, "gt_pose", None)
-            if c_gt is not None and gt is not None:
-                writer.write(c_gt, stamp, ts.serialize_cdr(pose_msg(gt, stamp, frame_id), POSE_T))
             mask = getattr(frame, "mask", None)
             if mask_topic and mask is not None:
+                # Before the images: a node that registers on this frame then has its mask.
                 if c_mask is None:
                     c_mask = writer.add_connection(MASK_TOPIC, IMAGE_T, typestore=ts)
                 wire = np.where(np.asarray(mask) != 0, 255, 0).astype(np.uint8)
@@ -236,6 +231,12 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
                                      f"size {size}")
                 writer.write(c_mask, stamp,
                              ts.serialize_cdr(image_msg(wire, "mono8", stamp, frame_id), IMAGE_T))
+            wire = depth_to_wire(depth, depth_encoding)
+            writer.write(c_depth, stamp, ts.serialize_cdr(
+                image_msg(wire, depth_encoding, stamp, frame_id), IMAGE_T))
+            gt = getattr(frame, "gt_pose", None)
+            if c_gt is not None and gt is not None:
+                writer.write(c_gt, stamp, ts.serialize_cdr(pose_msg(gt, stamp, frame_id), POSE_T))
             n += 1
     return n
 

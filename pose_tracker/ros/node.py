@@ -157,7 +157,13 @@ class _OnceLog:
             return False
         self._seen.add(key)
         self.records.append((key, level, message))
-        getattr(self._logger, level)(message)
+        # One call site per severity: rclpy refuses two severities from one line.
+        if level == "info":
+            self._logger.info(message)
+        elif level == "warning":
+            self._logger.warning(message)
+        else:
+            getattr(self._logger, level)(message)
         return True
 
     def clear(self, *keys: str) -> bool:

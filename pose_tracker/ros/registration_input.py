@@ -2,7 +2,9 @@
 """The node's registration input: ``~/mask`` images, the ``~/register`` service, auto_register.
 
 A mask (``sensor_msgs/Image``, mono8 or 8UC1, the RGB's size, non-zero = object, from any
-segmenter) is paired with an RGB-D frame by stamp (within ``sync_slop``). Registration
+segmenter) is paired with an RGB-D frame by stamp (within ``sync_slop``), whichever arrives first:
+a segmenter's mask usually comes after its frame, so while a registration is wanted the last
+``FRAME_QUEUE`` frames are kept (copies) until their mask arrives. Registration
 (`pose_tracker.registration.Registrar`) runs on a frame that has a mask when ``~/register`` was
 called, or, with ``auto_register``, while there is no pose or the object is LOST. The registered
 pose must pass the tracking acceptance test (finite, depth support >= ``quality_threshold``)
@@ -28,6 +30,8 @@ MASK_ENCODINGS = ("mono8", "8UC1")
 MASK_MAX_AGE_S = 0.5
 #: Masks kept while waiting for their frame.
 MASK_QUEUE = 10
+#: Frames kept (only while a registration is wanted) while waiting for their mask.
+FRAME_QUEUE = 5
 
 
 def mask_from_image(msg, size: Tuple[int, int]) -> np.ndarray:
@@ -84,6 +88,7 @@ class RegistrationInput:
         self._registrar = None
         self._registrar_tracker = None
         self._masks: Deque = deque(maxlen=MASK_QUEUE)
+        self._frames: Deque = deque(maxlen=FRAME_QUEUE)
         self.requested = False
         self.runs = 0
         self.accepted = 0
@@ -101,10 +106,24 @@ class RegistrationInput:
         self._srv = self.node.create_service(Trigger, "~/register", self.on_register)
 
     def on_mask(self, msg) -> None:
-        """Queue a mask until its frame arrives."""
+        """Register on a kept frame with this mask's stamp, else queue it for its frame."""
         from pose_tracker.ros import conversions as conv
 
-        self._masks.append((conv.stamp_to_ns(msg.header.stamp), msg))
+        stamp = conv.stamp_to_ns(msg.header.stamp)
+        slop = int(self.node.params.sync_slop * 1e9)
+        match = [f for f in self._frames if abs(f[0] - stamp) <= slop]
+        if not match or not self.wanted() or self.node.tracker is None:
+            self._masks.append((stamp, msg))
+            return
+        frame = min(match, key=lambda f: abs(f[0] - stamp))
+        self._frames.clear()
+        _, header, rgb, depth = frame
+        try:
+            mask = self._decode(msg)
+        except FrameError as e:
+            self.node._reject(e.kind, f"registration: {e}")
+            return
+        self._run(header, mask, rgb, depth)
 
     def on_register(self, request, response):
         """``~/register``: register on the next frame that has a mask."""
@@ -140,26 +159,44 @@ class RegistrationInput:
                     "copy the image stamps?"), "mask_stale")
         return None
 
+    def _decode(self, msg) -> np.ndarray:
+        """(H,W) bool mask of a message; raises FrameError (with ``kind``) when unusable."""
+        mask = mask_from_image(msg, self.node._size)
+        if not mask.any():
+            raise _kind(FrameError("the mask is empty (no non-zero pixel)"), "mask_empty")
+        return mask
+
     def on_frame(self, header, stamp_ns: int) -> bool:
-        """Register on the staged frame if wanted and a mask is paired; True = frame consumed."""
+        """Register on the staged frame if wanted and a mask is paired; True = frame consumed.
+
+        Without a mask yet, a copy of the frame is kept for a mask that arrives later.
+        """
         if not self.wanted():
+            self._frames.clear()
             return False
         node = self.node
+        staging = node.tracker.staging
         try:
             msg = self.take_mask(stamp_ns)
             if msg is None:
+                self._frames.append((stamp_ns, header, staging.rgb.copy(),
+                                     staging.depth.copy()))
                 return False
-            mask = mask_from_image(msg, node._size)
-            if not mask.any():
-                raise _kind(FrameError("the mask is empty (no non-zero pixel)"), "mask_empty")
+            mask = self._decode(msg)
         except FrameError as e:
             node._reject(e.kind, f"registration: {e}")
             return True
-        self._run(header, mask)
+        self._run(header, mask, staging.rgb, staging.depth)
         return True
 
-    def _run(self, header, mask: np.ndarray) -> None:
-        """Register, apply the acceptance test, start tracking and publish on success."""
+    def _run(self, header, mask: np.ndarray, rgb: np.ndarray, depth: np.ndarray) -> None:
+        """Register one frame, apply the acceptance test, start tracking and publish on success.
+
+        Args:
+            header: the frame's std_msgs/Header (of the published pose).
+            mask: (H,W) bool.
+            rgb: (H,W,3) uint8; depth: (H,W) float32 metres.
+        """
         from pose_tracker.registration import RegistrationError
 
         node = self.node
@@ -170,7 +207,7 @@ class RegistrationInput:
         self.requested = False
         t0 = time.perf_counter()
         try:
-            result = self._registrar.register(tracker.staging.rgb, tracker.staging.depth, mask)
+            result = self._registrar.register(rgb, depth, mask)
         except RegistrationError as e:
             kind = "mask_empty" if "empty" in str(e) else "mask_no_depth"
             node._reject(kind, f"registration: {e}")
