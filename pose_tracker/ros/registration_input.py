@@ -195,7 +195,8 @@ class RegistrationInput:
         Args:
             header: the frame's std_msgs/Header (of the published pose).
             mask: (H,W) bool.
-            rgb: (H,W,3) uint8; depth: (H,W) float32 metres.
+            rgb: (H,W,3) uint8.
+            depth: (H,W) float32 metres.
         """
         from pose_tracker.registration import RegistrationError
 
