@@ -3,7 +3,7 @@
 Evaluate the tracker on a recorded RGB-D sequence with ground truth.
 
     python -m pose_tracker.eval --seq DIR --object NAME --mesh MESH [--weights W]
-        [--init gt|perturbed] [--network-iterations N] [--icp-iterations M] [--device D]
+        [--init gt|perturbed|register] [--network-iterations N] [--icp-iterations M] [--device D]
         [--seed S] [--points points.xyz] --json OUT [--plot OUT.png]
         [--convergence N [--trials T] [--frame I]]
 
@@ -12,7 +12,10 @@ by a seeded 1 cm / 10 degree error with ``--init perturbed``), track every frame
 per-frame and summary ADD / ADD-S, their AUC up to 10 cm (YCB-Video convention), translation and
 rotation errors, lost frames and time per frame. Convergence mode (``--convergence N``): on
 one frame, start from ``--trials`` perturbed poses and record the error after each of N
-single-iteration refinement steps. Errors use the model points (``points.xyz`` next to the
+single-iteration refinement steps. Registration (``--init register``): the first pose comes from
+`pose_tracker.registration` on the first frame and its mask (``masks/<object>/``);
+``--register-only`` scores only that, for every object of the sequence with a mask on its first
+frame (or ``--object``). Errors use the model points (``points.xyz`` next to the
 mesh, or ``--points``), else the mesh vertices, all in the original mesh frame.
 """
 
@@ -438,6 +441,103 @@ def plot_convergence(conv: dict, out_path, title: str = "") -> None:
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------- registration
+def registration_record(result, gt, pts, seq_name: str, object_name: str) -> dict:
+    """
+    Errors of one registration against the ground truth.
+
+    Returns
+    -------
+        dict with ``sequence``, ``object``, ``symmetric``, the `frame_errors` keys (metres,
+        degrees), ``score``, ``iou``, ``support``, ``ms``, ``hypotheses``, ``chunk``, ``pose``,
+        ``gt_pose``, ``oracle_adds_m`` (the best ADD-S among all refined hypotheses: what a
+        perfect score would have picked) and ``per_hypothesis`` ([score, IoU, support, colour,
+        ADD-S m, ADD m] of every refined hypothesis).
+
+    """
+    errors = frame_errors(result.pose, gt, pts)
+    adds_all = [metrics.adds(p, gt, pts) for p in result.poses]
+    add_all = [metrics.add(p, gt, pts) for p in result.poses]
+    per_hyp = [[round(float(v), 5) for v in (*s, a, b)]
+               for s, a, b in zip(result.scores, adds_all, add_all)]
+    oracle = min(adds_all)
+    return {"sequence": seq_name, "object": object_name,
+            "symmetric": object_name in metrics.YCBV_SYMMETRIC, **errors,
+            "score": result.score, "iou": result.iou, "support": result.support,
+            "ms": result.ms, "hypotheses": result.hypotheses, "chunk": result.chunk,
+            "oracle_adds_m": oracle, "pose": np.asarray(result.pose).tolist(),
+            "gt_pose": np.asarray(gt).tolist(),
+            "per_hypothesis": per_hyp}
+
+
+def summarize_registrations(records: List[dict]) -> dict:
+    """Headline numbers of `registration_record` records (percentages of instances)."""
+    n = len(records)
+
+    def pct(key, limit):
+        return 100.0 * sum(r[key] < limit for r in records) / n if n else None
+
+    return {"instances": n,
+            "adds_below_1cm_pct": pct("adds_m", 0.01), "adds_below_2cm_pct": pct("adds_m", 0.02),
+            "add_below_1cm_pct": pct("add_m", 0.01), "add_below_2cm_pct": pct("add_m", 0.02),
+            "oracle_adds_below_1cm_pct": pct("oracle_adds_m", 0.01),
+            "adds_median_m": _finite_median([r["adds_m"] for r in records]),
+            "ms_per_registration_median": _finite_median([r["ms"] for r in records]),
+            "hypotheses": records[0]["hypotheses"] if n else None,
+            "chunk": records[0]["chunk"] if n else None}
+
+
+def make_registrar(tracker, args):
+    """`pose_tracker.registration.Registrar` for the tracker and the CLI's hypothesis options."""
+    from pose_tracker.registration import Registrar
+
+    return Registrar(tracker, views=args.views, inplane=args.inplane, chunk=args.chunk)
+
+
+def register_first_frame(seq, tracker, args):
+    """Register on the first frame of ``seq`` from its mask; returns (frame, result)."""
+    frame = seq.frame(0)
+    if frame.mask is None:
+        raise PoseTrackerError(f"frame {frame.name} of {seq.root} has no mask for "
+                               f"{seq.object_name} (masks/{seq.object_name}/{frame.name}.png)")
+    return frame, make_registrar(tracker, args).register(frame.rgb, frame.depth, frame.mask)
+
+
+def run_register_only(args, tracker_factory) -> dict:
+    """Register every object (or ``--object``) of ``--seq`` on its first frame; score each."""
+    from pose_tracker.data.sequence import Sequence
+
+    objects = [args.object] if args.object else Sequence(args.seq).objects()
+    records = []
+    refinement = refinement_kwargs(args)
+    skipped = []
+    for name in objects:
+        seq = Sequence(args.seq, name)
+        first = seq.frame(0)
+        if first.mask is None or first.gt_pose is None or not first.mask.any():
+            # An empty mask: the object is not visible in the first frame (fully occluded).
+            why = ("no mask" if first.mask is None else "no ground truth"
+                   if first.gt_pose is None else "empty mask (object not visible)")
+            skipped.append({"sequence": Path(args.seq).name, "object": name, "reason": why})
+            continue
+        mesh_path = args.mesh if (args.mesh and args.object) else _resolve_mesh(args, seq)
+        pts, _ = load_eval_points(args.points if args.object else None, mesh_path,
+                                  seed=args.seed)
+        tracker = tracker_factory(mesh_path, seq.K, seq.image_size, args, refinement)
+        frame, result = register_first_frame(seq, tracker, args)
+        rec = registration_record(result, frame.gt_pose, pts, Path(args.seq).name, name)
+        records.append(rec)
+        if not args.quiet:
+            print(f"{rec['sequence']} {name}: ADD-S {rec['adds_m'] * 100:.2f} cm  "
+                  f"ADD {rec['add_m'] * 100:.2f} cm  score {rec['score']:.3f}  "
+                  f"{rec['ms'] / 1e3:.1f} s", file=sys.stderr)
+    config = {"sequence": str(args.seq), "mode": "register-only", **refinement,
+              "views": args.views, "inplane": args.inplane, "chunk": args.chunk,
+              "device": args.device, "weights": args.weights or "default"}
+    return {**summarize_registrations(records), "config": config, "registrations": records,
+            "skipped": skipped}
+
+
 # ---------------------------------------------------------------------------- CLI
 def load_eval_points(points: Optional[str], mesh_path: str,
                      max_points: int = MAX_METRIC_POINTS, seed: int = 0):
@@ -489,8 +589,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mesh", default=None,
                    help="mesh file; default: ../../models/<object>/ of the sequence")
     p.add_argument("--weights", default=None, help="refiner checkpoint (default: shipped)")
-    p.add_argument("--init", choices=("gt", "perturbed"), default="gt",
-                   help="initial pose: GT of the first frame, or GT + 1 cm / 10 deg error")
+    p.add_argument("--init", choices=("gt", "perturbed", "register"), default="gt",
+                   help="initial pose: GT of the first frame, GT + 1 cm / 10 deg error, or "
+                   "registered from the first frame's mask")
+    g = p.add_argument_group("registration (--init register, --register-only)")
+    g.add_argument("--register-only", action="store_true",
+                   help="score registration alone on the first frame of every object with a mask")
+    g.add_argument("--views", type=int, default=None,
+                   help="viewpoints of the hypotheses (default: 42 on CUDA, 12 on CPU)")
+    g.add_argument("--inplane", type=int, default=None,
+                   help="in-plane rotations per viewpoint (default: 6 on CUDA, 4 on CPU)")
+    g.add_argument("--chunk", type=int, default=None,
+                   help="hypotheses per batch (default: all on CUDA, 16 on CPU)")
     add_refinement_args(p)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--seed", type=int, default=0)
@@ -550,6 +660,8 @@ def run(args, tracker_factory=build_tracker) -> dict:
     from pose_tracker.data.sequence import Sequence
 
     torch.manual_seed(args.seed)
+    if args.register_only:
+        return run_register_only(args, tracker_factory)
     seq = Sequence(args.seq, args.object)
     if seq.object_name is None and seq.objects():
         raise PoseTrackerError(f"sequence {args.seq} has several objects {seq.objects()}: "
@@ -594,8 +706,15 @@ def run(args, tracker_factory=build_tracker) -> dict:
     if first.gt_pose is None:
         raise PoseTrackerError(f"the first frame of {args.seq} has no ground-truth pose to "
                                "initialise from")
-    init = (first.gt_pose if args.init == "gt"
-            else perturb_pose(first.gt_pose, rng, center=center))
+    if args.init == "register":
+        _, reg = register_first_frame(seq, tracker, args)
+        init = reg.pose
+        config.update(registration={"score": reg.score, "ms": reg.ms,
+                                    "hypotheses": reg.hypotheses, "chunk": reg.chunk,
+                                    **frame_errors(reg.pose, first.gt_pose, pts)})
+    else:
+        init = (first.gt_pose if args.init == "gt"
+                else perturb_pose(first.gt_pose, rng, center=center))
     config.update(mode="tracking", init_pose=init.tolist())
 
     def progress(i, r):
@@ -618,6 +737,10 @@ def run(args, tracker_factory=build_tracker) -> dict:
 
 def format_summary(out: dict) -> str:
     """One human-readable line per headline number."""
+    if "registrations" in out:
+        return (f"registrations {out['instances']}  ADD-S < 1 cm {out['adds_below_1cm_pct']}%  "
+                f"< 2 cm {out['adds_below_2cm_pct']}%  "
+                f"median {out['ms_per_registration_median']} ms")
     if "convergence" in out:
         c = out["convergence"]
         return "\n".join(f"iteration {i}: ADD {a * 100:.3f} cm  ADD-S {s * 100:.3f} cm (median)"

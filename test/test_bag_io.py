@@ -44,7 +44,8 @@ def test_round_trip_16uc1(tmp_path):
     back = list(read_bag_frames(bag))
     assert len(back) == 3
     for i, (f, b) in enumerate(zip(frames, back)):
-        stamp, rgb, depth, k, gt = b
+        stamp, rgb, depth, k, gt, mask = b
+        assert mask is None  # these frames have no mask
         assert stamp == bag_io.DEFAULT_START_NS + i * 100_000_000
         np.testing.assert_array_equal(rgb, f.rgb)
         assert depth.dtype == np.float32
@@ -121,3 +122,23 @@ def test_cli_converts_a_real_clip(tmp_path, ycbv):
     np.testing.assert_allclose(back[0].depth, f.depth, atol=1e-6)
     np.testing.assert_allclose(back[0].gt_pose, f.gt_pose, atol=1e-6)
     assert bag_io.main(["--seq", str(seq_dir), "--out", str(tmp_path / "b2")]) == 2
+
+
+@dataclass
+class FM(F):
+    mask: Optional[np.ndarray] = None
+
+
+def test_mask_topic_round_trip(tmp_path):
+    frames = [FM(f.rgb, f.depth, f.gt_pose, None if i == 1 else f.depth > 1.0)
+              for i, f in enumerate(_frames())]
+    bag = tmp_path / "bag"
+    write_sequence_bag(frames, K, bag)
+    with Reader(bag) as reader:
+        conns = {c.topic: c for c in reader.connections}
+        assert conns[bag_io.MASK_TOPIC].msgtype == "sensor_msgs/msg/Image"
+        assert conns[bag_io.MASK_TOPIC].msgcount == 2  # frame 1 has no mask
+    back = list(read_bag_frames(bag))
+    assert len(back) == 3 and back[1].mask is None
+    for i in (0, 2):
+        np.testing.assert_array_equal(back[i].mask, frames[i].mask)

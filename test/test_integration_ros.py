@@ -24,7 +24,7 @@ ADDS_BOUND_M = 0.01
 def summary(tmp_path_factory):
     out = tmp_path_factory.mktemp("integration")
     return demo.run_demo("synthetic", frames=12, out=out, device="cpu", seed=1000,
-                         image_size=(240, 320), quiet=True)
+                         image_size=(240, 320), quiet=True, init="gt")
 
 
 def test_a_pose_for_nearly_every_frame(summary):

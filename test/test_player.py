@@ -237,3 +237,43 @@ def test_clock_publishes_bag_time(bag, harness):
     assert player_mod.build_parser().parse_args(["b", "--clock"]).clock
     with pytest.raises(SystemExit):
         player_mod.build_parser().parse_args(["b", "--clock", "--restamp"])
+
+
+@dataclass
+class FM(F):
+    mask: np.ndarray = None
+
+
+def test_mask_topic_and_hold_after_first(tmp_path, harness):
+    from sensor_msgs.msg import Image
+
+    path = tmp_path / "bag"
+    frames = [FM(np.full((5, 7, 3), 10 * i, np.uint8), np.full((5, 7), 0.5, np.float32),
+                 np.eye(4), np.eye(5, 7, dtype=bool)) for i in range(N_FRAMES)]
+    bag_io.write_sequence_bag(frames, K, path, rate_hz=20.0)
+    masks = []
+    harness.sub_node.create_subscription(Image, bag_io.MASK_TOPIC, masks.append,
+                                         qos_profile_sensor_data)
+    holds = []
+
+    def hold():
+        holds.append(len(masks))
+        time.sleep(0.3)
+
+    player = player_mod.BagPlayer(harness.player_node, path, fast=True)
+    try:
+        assert player.wait_for_subscribers(10.0)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        assert player.play(hold=hold) == 5 * N_FRAMES
+        assert time.monotonic() - t0 >= 0.3
+    finally:
+        player.close()
+    assert holds == [holds[0]]  # held once
+    assert harness.wait_for(4 * N_FRAMES)
+    deadline = time.monotonic() + 5.0
+    while len(masks) < N_FRAMES and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(masks) == N_FRAMES and masks[0].encoding == "mono8"
+    np.testing.assert_array_equal(np.frombuffer(masks[0].data, np.uint8).reshape(5, 7),
+                                  255 * np.eye(5, 7, dtype=np.uint8))

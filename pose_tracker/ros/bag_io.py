@@ -15,6 +15,8 @@ topic                          type                               content
                                                                   ``32FC1`` m (NaN = no reading)
 ``/camera/color/camera_info``  sensor_msgs/msg/CameraInfo         k, p = [K|0], d = 0, plumb_bob
 ``/ground_truth/pose``         geometry_msgs/msg/PoseStamped      object pose in the camera frame
+``/camera/mask``               sensor_msgs/msg/Image              ``mono8`` object mask (255 =
+                                                                  object), frames that have one
 =============================  =================================  ===============================
 
 The depth image is registered to the colour image (same K, same frame_id).
@@ -38,6 +40,7 @@ RGB_TOPIC = "/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/depth/image_raw"
 INFO_TOPIC = "/camera/color/camera_info"
 GT_TOPIC = "/ground_truth/pose"
+MASK_TOPIC = "/camera/mask"
 DEFAULT_FRAME_ID = "camera_color_optical_frame"
 #: Stamp of the first frame when none is given: 2026-01-01T00:00:00Z, fixed so bags are
 #: reproducible (and non-zero: stamp 0 means "latest" to TF lookups).
@@ -49,8 +52,9 @@ POSE_T = "geometry_msgs/msg/PoseStamped"
 
 #: One frame read back from a bag. stamp_ns: int header stamp, nanoseconds; rgb: (H,W,3) uint8;
 #: depth: (H,W) float32 metres, 0 = no reading; K: (3,3) float64 or None; gt_pose: (4,4)
-#: float64 metres or None.
-BagFrame = namedtuple("BagFrame", ["stamp_ns", "rgb", "depth", "K", "gt_pose"])
+#: float64 metres or None; mask: (H,W) bool or None.
+BagFrame = namedtuple("BagFrame", ["stamp_ns", "rgb", "depth", "K", "gt_pose", "mask"],
+                      defaults=(None,))
 
 _TYPESTORE = None
 
@@ -139,7 +143,7 @@ def pose_msg(T, stamp_ns: int, frame_id: str):
 def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FRAME_ID,
                        rate_hz: float = 30.0, depth_encoding: str = "16UC1",
                        gt_topic: bool = True, start_ns: int = DEFAULT_START_NS,
-                       storage: str = "mcap") -> int:
+                       storage: str = "mcap", mask_topic: bool = True) -> int:
     """
     Write RGB-D frames (and ground-truth poses) to a new rosbag2 folder.
 
@@ -147,8 +151,9 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
     ----------
     frames
         iterable of objects with ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 metres
-        (0 or NaN = no reading) and ``gt_pose`` (4,4) metres (object->camera) or None;
-        e.g. a `pose_tracker.data.sequence.Sequence`. All frames must have one size.
+        (0 or NaN = no reading), ``gt_pose`` (4,4) metres (object->camera) or None and
+        optionally ``mask`` (H,W) bool or None; e.g. a `pose_tracker.data.sequence.Sequence`.
+        All frames must have one size.
     K
         (3,3) intrinsics of the (registered) colour and depth images, pixels.
     out_path
@@ -165,6 +170,8 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
         stamp of the first frame, nanoseconds since the epoch.
     storage
         ``"mcap"`` or ``"sqlite3"``.
+    mask_topic
+        write ``/camera/mask`` (mono8, 255 = object) for frames whose ``mask`` is not None.
 
     Returns
     -------
@@ -194,6 +201,7 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
         c_depth = writer.add_connection(DEPTH_TOPIC, IMAGE_T, typestore=ts)
         c_info = writer.add_connection(INFO_TOPIC, INFO_T, typestore=ts)
         c_gt = writer.add_connection(GT_TOPIC, POSE_T, typestore=ts) if gt_topic else None
+        c_mask = None
         for i, frame in enumerate(frames):
             rgb = np.asarray(frame.rgb)
             depth = np.asarray(frame.depth)
@@ -213,6 +221,17 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
                          ts.serialize_cdr(camera_info_msg(K, size, stamp, frame_id), INFO_T))
             writer.write(c_rgb, stamp,
                          ts.serialize_cdr(image_msg(rgb, "rgb8", stamp, frame_id), IMAGE_T))
+            mask = getattr(frame, "mask", None)
+            if mask_topic and mask is not None:
+                # Before the images: a node that registers on this frame then has its mask.
+                if c_mask is None:
+                    c_mask = writer.add_connection(MASK_TOPIC, IMAGE_T, typestore=ts)
+                wire = np.where(np.asarray(mask) != 0, 255, 0).astype(np.uint8)
+                if wire.shape != size:
+                    raise FrameError(f"frame {i}: mask shape {wire.shape} differs from the rgb "
+                                     f"size {size}")
+                writer.write(c_mask, stamp,
+                             ts.serialize_cdr(image_msg(wire, "mono8", stamp, frame_id), IMAGE_T))
             wire = depth_to_wire(depth, depth_encoding)
             writer.write(c_depth, stamp, ts.serialize_cdr(
                 image_msg(wire, depth_encoding, stamp, frame_id), IMAGE_T))
@@ -278,12 +297,14 @@ def pose_from_msg(msg) -> np.ndarray:
 
 
 def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_TOPIC,
-                    info_topic: str = INFO_TOPIC, gt_topic: str = GT_TOPIC) -> Iterator[BagFrame]:
+                    info_topic: str = INFO_TOPIC, gt_topic: str = GT_TOPIC,
+                    mask_topic: str = MASK_TOPIC) -> Iterator[BagFrame]:
     """
     Yield the RGB-D frames of a bag, matching the topics by header stamp.
 
     A frame is emitted once its colour image, depth image, camera info (if the bag has the
-    topic) and ground truth (if the bag has the topic) with the same header stamp have been
+    topic), ground truth and mask (each if the bag has the topic) with the same header stamp have
+    been
     read; frames still missing a part when a later frame completes, or at the end of the bag,
     are emitted with what they have (K falls back to the last camera info, gt_pose to None).
     Frames come out in stamp order for bags written by `write_sequence_bag`.
@@ -291,21 +312,23 @@ def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_T
     Yields
     ------
         BagFrame(stamp_ns, rgb (H,W,3) uint8, depth (H,W) float32 metres, K (3,3) | None,
-        gt_pose (4,4) | None).
+        gt_pose (4,4) | None, mask (H,W) bool | None).
 
     """
     ts = typestore()
     with Reader(Path(path)) as reader:
         conns = [c for c in reader.connections
-                 if c.topic in (rgb_topic, depth_topic, info_topic, gt_topic)]
+                 if c.topic in (rgb_topic, depth_topic, info_topic, gt_topic, mask_topic)]
         topics = {c.topic for c in conns}
         for needed in (rgb_topic, depth_topic):
             if needed not in topics:
                 raise FrameError(f"bag {path} has no topic {needed}; topics: "
                                  f"{sorted(c.topic for c in reader.connections)}")
-        kind = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "K", gt_topic: "gt"}
+        kind = {rgb_topic: "rgb", depth_topic: "depth", info_topic: "K", gt_topic: "gt",
+                mask_topic: "mask"}
         required = {"rgb", "depth"} | ({"K"} if info_topic in topics else set()) \
-            | ({"gt"} if gt_topic in topics else set())
+            | ({"gt"} if gt_topic in topics else set()) \
+            | ({"mask"} if mask_topic in topics else set())
         pending = {}
         last_K = None
 
@@ -315,7 +338,7 @@ def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_T
             if "K" in parts:
                 last_K = parts["K"]
             return BagFrame(stamp, parts["rgb"], parts["depth"], parts.get("K", last_K),
-                            parts.get("gt"))
+                            parts.get("gt"), parts.get("mask"))
 
         for conn, _, raw in reader.messages(connections=conns):
             msg = ts.deserialize_cdr(raw, conn.msgtype)
@@ -327,6 +350,8 @@ def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_T
                     value = np.repeat(value[..., None], 3, axis=2)
             elif what == "depth":
                 value = depth_from_msg(msg)
+            elif what == "mask":
+                value = image_to_array(msg) != 0
             elif what == "K":
                 value = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
             else:

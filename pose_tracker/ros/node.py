@@ -45,6 +45,7 @@ from pose_tracker.ros import input_checks as ic
 from pose_tracker.ros import params as P
 from pose_tracker.ros.markers import DisplayMesh, mesh_marker
 from pose_tracker.ros.overlay import draw_overlay, subsample_points
+from pose_tracker.ros.registration_input import default_registrar_factory, RegistrationInput
 from pose_tracker.ros.sync import ApproximateTimeSync, LATE
 from pose_tracker.ros.tf_publisher import TfPublisher
 
@@ -271,8 +272,9 @@ class PoseTrackerNode(Node):
 
     def __init__(self, tracker_factory: Optional[TrackerFactory] = None,
                  node_name: str = "pose_tracker", use_message_filters: bool = True,
-                 **node_kwargs):
+                 registrar_factory=None, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        self._registrar_factory = registrar_factory or default_registrar_factory
         try:
             factory = tracker_factory or functools.partial(default_tracker_factory,
                                                            logger=self.get_logger())
@@ -382,6 +384,9 @@ class PoseTrackerNode(Node):
         self._pose_sub = self.create_subscription(
             PoseStamped, "~/initial_pose", self._on_initial_pose, reliable)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        # ~/mask, ~/register and auto_register (pose_tracker.ros.registration_input).
+        self.registration = RegistrationInput(self, self._registrar_factory)
+        self.registration.attach()
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
 
         self.add_on_set_parameters_callback(self._validate_parameters)
@@ -839,6 +844,8 @@ class PoseTrackerNode(Node):
             self._reject(getattr(e, "kind", "frame"), str(e))
             return
         self._depth_range = ic.depth_range(tracker.staging.depth)
+        if self.registration.on_frame(rgb.header, stamp_ns):
+            return
         if not self._has_pose:
             self.stats.skip("no_initial_pose", now)
             self._log("no_initial_pose", "info",
@@ -958,7 +965,8 @@ class PoseTrackerNode(Node):
             hardware_id=self._frame_id,
             sync_dropped=dict(self.sync.stats.dropped) if self.sync is not None else None,
             extra={"sync": self.sync_backend,
-                   "tf": self._tf.backend if self._tf is not None else "off"},
+                   "tf": self._tf.backend if self._tf is not None else "off",
+                   **self.registration.diagnostics()},
             input_timeout=self.params.input_timeout)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()

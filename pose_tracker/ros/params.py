@@ -107,6 +107,13 @@ PARAMETERS = (
               "quaternion x,y,z,w), object -> camera; write every number as a float (0.0, not 0). "
               "Unset = wait for ~/initial_pose. Setting it at run time re-initialises "
               "tracking.", read_only=False),
+    ParamSpec("auto_register", True,
+              "Register the object from a segmentation mask on ~/mask (sensor_msgs/Image mono8, "
+              "the RGB's size, non-zero = object, stamped like the frame) whenever there is no "
+              "pose yet or the object is LOST; the registered pose is published only if its "
+              "depth support reaches quality_threshold. The ~/register service (std_srvs/"
+              "Trigger) registers on the next frame with a mask whatever this is.",
+              read_only=False),
     ParamSpec("quality_threshold", 0.3,
               "Tracking quality (share of the rendered object supported by the depth, 0..1) "
               "below which a frame counts as bad.", read_only=False, limits=(0.0, 1.0)),
@@ -150,6 +157,7 @@ class TrackerParams:
     image_rectified: str = "auto"
     drop_stale_frames: bool = True
     initial_pose: Optional[Tuple[float, ...]] = None
+    auto_register: bool = True
     quality_threshold: float = 0.3
     lost_after_frames: int = 10
     max_jump: float = 0.5

@@ -4,7 +4,7 @@ Replay a rosbag2 bag onto ROS topics with rclpy (a small stand-in for ``ros2 bag
 
     pose_tracker_player BAG [--rate 1.0 | --fast] [--restamp | --clock] [--loop]
         [--start-delay S] [--wait-for-subscribers S] [--topics T ...]
-        [--qos auto|reliable|best_effort]
+        [--qos auto|reliable|best_effort] [--hold-after-first TOPIC [--hold-timeout S]]
 
 Records are published as their raw CDR bytes (no deserialisation) at the pace of their bag
 timestamps scaled by ``--rate`` (``--fast``: as fast as possible). ``--restamp`` rewrites every
@@ -16,6 +16,10 @@ with the ``rosbags`` typestore). ``--clock`` publishes the bag's time on /clock
 CompressedImage, CameraInfo, PointCloud2) use the sensor-data QoS (best effort, keep last 5);
 everything else is reliable. Before shutdown the player waits until reliable subscribers have
 acknowledged every message.
+``--hold-after-first TOPIC`` pauses after the first frame (the messages of the first bag
+timestamp) until a geometry_msgs/PoseStamped arrives on TOPIC (or ``--hold-timeout``), then plays
+the rest from there: a node that registers the object on the first frame (seconds on a CPU) does
+not miss the frames that follow.
 """
 
 import argparse
@@ -246,7 +250,8 @@ class BagPlayer:
             self._stop.wait(period)
         return n
 
-    def play(self, on_publish: Optional[Callable[[str, int], None]] = None) -> int:
+    def play(self, on_publish: Optional[Callable[[str, int], None]] = None,
+             hold: Optional[Callable[[], None]] = None) -> int:
         """
         Publish the bag (once, or until stopped with ``loop``); blocks; returns the count.
 
@@ -254,6 +259,9 @@ class BagPlayer:
         ----------
         on_publish
             optional callback ``(topic, bag_timestamp_ns)`` after each message.
+        hold
+            optional blocking callable run once, after the messages of the first bag timestamp;
+            playback resumes on the bag's clock from the moment it returns.
 
         """
         import rclpy
@@ -268,6 +276,10 @@ class BagPlayer:
                     return self.published
                 if t0_bag is None:
                     t0_bag = t_bag
+                if hold is not None and t_bag != t0_bag:
+                    hold()
+                    hold = None
+                    t0_bag, t0_wall = t_bag, time.monotonic()
                 if not self.fast:
                     delay = t0_wall + (t_bag - t0_bag) * 1e-9 / self.rate - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
@@ -333,7 +345,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qos", choices=("auto", "reliable", "best_effort"), default="auto")
     p.add_argument("--ack-timeout", type=float, default=5.0,
                    help="seconds to wait for reliable acknowledgements at the end")
+    p.add_argument("--hold-after-first", default=None, metavar="TOPIC",
+                   help="after the first frame, wait for a PoseStamped on TOPIC (e.g. the "
+                   "node's registered pose) before playing the rest")
+    p.add_argument("--hold-timeout", type=float, default=600.0, metavar="S",
+                   help="longest wait of --hold-after-first, seconds")
     return p
+
+
+def pose_hold(node, topic: str, timeout_s: float) -> Callable[[], None]:
+    """Return a callable that spins `node` until a PoseStamped arrives on `topic` (or timeout)."""
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+
+    got = []
+    node.create_subscription(PoseStamped, topic, got.append, 10)
+
+    def hold() -> None:
+        deadline = time.monotonic() + timeout_s
+        while not got and time.monotonic() < deadline and rclpy.ok(context=node.context):
+            rclpy.spin_once(node, timeout_sec=0.05)
+        if not got:
+            node.get_logger().warning(f"no message on {topic} within {timeout_s:g} s of the "
+                                      "first frame; playing on")
+
+    return hold
 
 
 def main(argv: Optional[SequenceT[str]] = None) -> int:
@@ -359,7 +395,9 @@ def main(argv: Optional[SequenceT[str]] = None) -> int:
         time.sleep(max(0.0, args.start_delay))
         if args.prime > 0:
             player.prime_camera_info(args.prime)
-        n = player.play()
+        hold = (pose_hold(node, args.hold_after_first, args.hold_timeout)
+                if args.hold_after_first else None)
+        n = player.play(hold=hold)
         if not player.wait_for_all_acked(args.ack_timeout):
             node.get_logger().warning("some reliable messages were not acknowledged")
         node.get_logger().info(f"published {n} messages from {args.bag}")
