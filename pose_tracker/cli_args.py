@@ -37,7 +37,7 @@ def refinement_kwargs(args: argparse.Namespace) -> dict:
 
 
 def refinement_node_params(kwargs: dict) -> list:
-    """The node's ``name:=value`` parameter overrides for `refinement_kwargs` output."""
+    """Return the node's ``name:=value`` parameter overrides for `refinement_kwargs` output."""
     start, end = kwargs["icp_gates"]
     return [f"network_iterations:={int(kwargs['network_iterations'])}",
             f"icp_iterations:={int(kwargs['icp_iterations'])}",

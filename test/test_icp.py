@@ -1,6 +1,9 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Depth refinement (point-to-plane ICP) on the CPU: normals, the solver's guards, convergence,
-the guarded choice, and the step composition the tracker uses on CPU and CUDA alike."""
+"""Depth refinement (point-to-plane ICP) on the CPU.
+
+Normals, the solver's guards, convergence, the guarded choice, and the step composition the
+tracker uses on CPU and CUDA alike.
+"""
 
 import math
 
@@ -28,7 +31,7 @@ K_CAM = K_DEFAULT  # 640x480, 600 px focal length
 
 @pytest.fixture(scope='module')
 def box():
-    """An asymmetric box (12 x 8 x 5 cm) and its renderer."""
+    """Return an asymmetric box mesh (12 x 8 x 5 cm) and its renderer."""
     mesh = mesh_from_trimesh(trimesh.creation.box(extents=(0.12, 0.08, 0.05)))
     return mesh, MeshRenderer(mesh, device='cpu')
 
@@ -48,7 +51,7 @@ def _frame(renderer, mesh, pose, seed=0, noise_m=0.001):
 
 @pytest.fixture(scope='module')
 def box_frame(box):
-    """The box at `_pose()` over a wall: RGB (H,W,3) uint8, depth (H,W) float32 metres."""
+    """Render the box at `_pose()` over a wall: RGB (H,W,3) uint8, depth (H,W) float32 m."""
     mesh, renderer = box
     return _frame(renderer, mesh, _pose())
 
