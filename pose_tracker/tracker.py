@@ -125,7 +125,7 @@ class Tracker:
         self.renderer = MeshRenderer(mesh, out_size=self.cfg.crop_size, device=self.device)
         model = weights if isinstance(weights, torch.nn.Module) else load_refiner(
             DEFAULT_WEIGHTS if weights is None else weights)
-        self.model = model.eval()
+        model.eval()
         dtype = torch.float16 if (cuda and half) else torch.float32
         self.network = inference_copy(model, dtype=dtype, channels_last=cuda).to(self.device)
         if compile not in ("none", "network", "step"):
@@ -137,7 +137,6 @@ class Tracker:
         if self.compile == "network":
             self.network = torch.compile(self.network, dynamic=False)
         self._track_step, self._parts = self._make_step()
-        self._center = torch.as_tensor(mesh.center, dtype=torch.float64)
         self._graph: Optional[torch.cuda.CUDAGraph] = None
         self._has_pose = False
         self.captures = 0

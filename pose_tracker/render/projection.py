@@ -24,49 +24,6 @@ All functions are graph-safe (fixed shapes, no host sync) and keep dtype and dev
 import torch
 
 
-def _inverse_3x3(m: torch.Tensor) -> torch.Tensor:
-    """Invert (B,3,3) matrices by the adjugate (no LAPACK call, no error check, no host sync)."""
-    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
-    d, e, f = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
-    g, h, i = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
-    co = torch.stack([
-        e * i - f * h, c * h - b * i, b * f - c * e,
-        f * g - d * i, a * i - c * g, c * d - a * f,
-        d * h - e * g, b * g - a * h, a * e - b * d,
-    ], dim=-1).reshape(-1, 3, 3)
-    det = a * co[:, 0, 0] + b * co[:, 1, 0] + c * co[:, 2, 0]
-    return co / det[:, None, None]
-
-
-def crop_window_box(crop_tf: torch.Tensor, out_size: int = 160) -> torch.Tensor:
-    """
-    Return the original-image pixel box that a crop covers, FoundationPose's ``bbox2d``.
-
-    Parameters
-    ----------
-    crop_tf
-        (B,3,3) transform, original-image pixels -> crop pixels.
-    out_size
-        crop side S in pixels.
-
-    Returns
-    -------
-    torch.Tensor
-        (B,4) (l, t, r, b): ``crop_tf^-1`` applied to crop pixels (0,0) and (S-1,S-1), in
-        original-image pixels, dtype of ``crop_tf``.
-
-    """
-    inv = _inverse_3x3(crop_tf)
-    last = float(out_size - 1)
-    # Built on the device by fills (no host->device copy, which a graph capture forbids).
-    corners = torch.ones(2, 3, dtype=crop_tf.dtype, device=crop_tf.device)
-    corners[0, :2] = 0.0
-    corners[1, :2] = last
-    pts = torch.matmul(inv, corners.t()).transpose(1, 2)  # (B,2,3)
-    uv = pts[..., :2] / pts[..., 2:3]
-    return uv.reshape(-1, 4)
-
-
 def matmul_exact(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     Multiply small matrices elementwise-and-sum, in the inputs' own precision.
