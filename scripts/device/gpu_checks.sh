@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 
 # ---- Adapt these (environment variables override them) ------------------------------------------
 # Bench runs: "label:flags" separated by ';'. bench.py flags: --faces N | --mesh FILE,
-# --iterations N, --width official|shipped|w1,w2,.., --compile none|network|step, --fp32,
+# --network-iterations N, --icp-iterations M, --width official|shipped|w1,w2,.., --compile none|network|step, --fp32,
 # --no-overlap, --compare-overlap, --repeat N (timed frames, >= 300 for the README medians).
 BENCH_COMMON=${BENCH_COMMON:-"--device cuda --repeat 300"}
 BENCH_RUNS=${BENCH_RUNS:-"hybrid_5k:--faces 5000 --width shipped --compile step;\
@@ -30,7 +30,7 @@ hybrid_80k:--faces 80000 --width shipped --compile step;\
 network_5k:--faces 5000 --width shipped --compile step --icp-iterations 0"}
 # The cold/warm compile-cache check: one bench run, twice, on an empty cache folder.
 CACHE_RUN=${CACHE_RUN:-"--device cuda --faces 5000 --width shipped --compile step --repeat 50"}
-# soak.py flags: --frames, --device, --size HxW, --mesh | --faces, --net, --iterations,
+# soak.py flags: --frames, --device, --size HxW, --mesh | --faces, --net, --network-iterations, --icp-iterations,
 # --no-graph, --pool, --gap-every, --gap-frames, --warmup, --sample-every, --max-seconds,
 # --host-tolerance-mb, --gpu-tolerance-mb, --seed, --json, --quiet.
 # (bench, soak and eval take --network-iterations N --icp-iterations M; default 2 and 2.)
