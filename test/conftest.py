@@ -140,3 +140,30 @@ def ycbv():
         pytest.skip('YCB-Video sample data not found at %s (it lives in shared/data/ycbv next '
                     'to the checkout; set POSE_TRACKER_YCBV to point elsewhere)' % YCBV_DIR)
     return YCBV_DIR
+
+
+# ---------------------------------------------------------------- node tests (one home for both)
+@pytest.fixture(scope="module")
+def context():
+    """Return an rclpy context of its own for a test module (shut down after it)."""
+    rclpy = pytest.importorskip("rclpy", reason="needs rclpy (make env installs the ROS 2 wheels)")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
+def harness(context):
+    """Return a factory of `test_node.Harness` objects (node + peer), all closed after the test."""
+    from test_node import Harness
+
+    made = []
+
+    def make(**kw):
+        h = Harness(context, **kw)
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.close()

@@ -78,14 +78,6 @@ def cube_mesh(size=0.1):
     return DisplayMesh(v, f)  # diameter = sqrt(3) * 0.1
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
 class Harness:
     """The node under test, a peer node publishing/subscribing, one executor."""
 
@@ -143,19 +135,6 @@ class Harness:
         self.executor.shutdown()
         self.node.destroy_node()
         self.peer.destroy_node()
-
-
-@pytest.fixture
-def harness(context):
-    made = []
-
-    def make(**kw):
-        h = Harness(context, **kw)
-        made.append(h)
-        return h
-    yield make
-    for h in made:
-        h.close()
 
 
 def stamp(i):

@@ -15,32 +15,11 @@ from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import RegionOfInterest  # noqa: E402
 # The fake tracker, the harness and the message makers of the node's main test module.
-from test_node import (FRAME, H, Harness, START, W, depth_msg, feed, info_msg,  # noqa: E402
+from test_node import (FRAME, H, START, W, depth_msg, feed, info_msg,  # noqa: E402
                        initial_pose_msg, ready, rgb_msg)
 
 from pose_tracker.ros import diagnostics as diag  # noqa: E402
 from pose_tracker.ros import input_checks as ic  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
-@pytest.fixture
-def harness(context):
-    made = []
-
-    def make(**kw):
-        h = Harness(context, **kw)
-        made.append(h)
-        return h
-    yield make
-    for h in made:
-        h.close()
 
 
 def values(status):

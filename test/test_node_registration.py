@@ -15,31 +15,9 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from pose_tracker.registration import RegistrationError  # noqa: E402
 from pose_tracker.ros import diagnostics as diag  # noqa: E402
-import test_node as tn  # noqa: E402
 from test_node import depth_msg, H, ready, rgb_msg, stamp, W  # noqa: E402
 
 REGISTERED = np.array([[0.0, -1, 0, 0.03], [1, 0, 0, 0.01], [0, 0, 1, 0.55], [0, 0, 0, 1]])
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
-@pytest.fixture
-def harness(context):
-    made = []
-
-    def make(**kw):
-        h = tn.Harness(context, **kw)
-        made.append(h)
-        return h
-    yield make
-    for h in made:
-        h.close()
 
 
 class FakeRegistrar:
