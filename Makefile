@@ -3,8 +3,8 @@
 # make env     create/update .venv (scripts/setup_env.sh; fast when nothing changed)
 # make test    the whole test suite (what CI runs): PYTEST_ARGS='-k foo' to narrow it
 # make lint    only the linters (flake8, pep257, copyright headers)
-# make demo    run the demo (python -m pose_tracker.ros.demo); ARGS='...' are passed on
-# make bench   run the benchmark (python -m pose_tracker.bench); ARGS='...' are passed on
+# make demo    run the demo (python -m pose_tracker.ros.tools.demo); ARGS='...' are passed on
+# make bench   run the benchmark (python -m pose_tracker.tools.bench); ARGS='...' are passed on
 # make clean   remove build outputs and caches (keeps .venv); make distclean also removes .venv
 
 SHELL := /bin/bash
@@ -33,10 +33,10 @@ lint: env
 	$(IN_ENV) $(PYTHON) -m pytest test -q -ra -m linter $(PYTEST_ARGS)
 
 demo: env
-	$(IN_ENV) $(PYTHON) -m pose_tracker.ros.demo $(ARGS)
+	$(IN_ENV) $(PYTHON) -m pose_tracker.ros.tools.demo $(ARGS)
 
 bench: env
-	$(IN_ENV) $(PYTHON) -m pose_tracker.bench $(ARGS)
+	$(IN_ENV) $(PYTHON) -m pose_tracker.tools.bench $(ARGS)
 
 clean:
 	rm -rf build install log .pytest_cache .hypothesis *.egg-info

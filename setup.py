@@ -47,7 +47,11 @@ setup(
     entry_points={
         'console_scripts': [
             'pose_tracker_node = pose_tracker.ros.node:main',
-            'pose_tracker_player = pose_tracker.ros.player:main',
+            'pose_tracker_player = pose_tracker.ros.tools.player:main',
+            'pose_tracker_demo = pose_tracker.ros.tools.demo:main',
+            'pose_tracker_eval = pose_tracker.tools.eval:main',
+            'pose_tracker_bench = pose_tracker.tools.bench:main',
+            'pose_tracker_soak = pose_tracker.tools.soak:main',
         ],
     },
 )

@@ -34,7 +34,7 @@ import sys
 import time
 from typing import List, Optional
 
-from pose_tracker import eval as ev
+from pose_tracker.tools import eval as ev
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Default YCB-Video excerpt (sequences/ + models/).
@@ -90,7 +90,7 @@ def ensure_synth(seq_dir: Path, seed: int, frames: int, device: str) -> None:
 
 def run_eval(argv: List[str], json_path: Path, force: bool) -> Optional[dict]:
     """
-    Run ``pose_tracker.eval`` in this process (one torch import for all runs) and save its JSON.
+    Run ``pose_tracker.tools.eval`` in this process (one torch import for all runs), save its JSON.
 
     Returns
     -------
@@ -102,7 +102,7 @@ def run_eval(argv: List[str], json_path: Path, force: bool) -> Optional[dict]:
         with open(json_path) as f:
             return json.load(f)
     argv = argv + ["--json", str(json_path), "--quiet"]
-    print("python -m pose_tracker.eval " + " ".join(argv), flush=True)
+    print("python -m pose_tracker.tools.eval " + " ".join(argv), flush=True)
     args = ev.build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:

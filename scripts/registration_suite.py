@@ -4,8 +4,8 @@
     python -m scripts.registration_suite [--ycbv DIR] [--device cpu] [--views 12 --inplane 4]
         [--chunk 16] [--tag cpu_12x4] [--out docs/results]
 
-Runs ``python -m pose_tracker.eval --register-only`` on every clip of ``DIR/sequences`` (every
-object with a mesh, a mask and ground truth) and writes ``registration_<tag>.json`` (all
+Runs ``python -m pose_tracker.tools.eval --register-only`` on every clip of ``DIR/sequences``
+(every object with a mesh, a mask and ground truth) and writes ``registration_<tag>.json`` (all
 records and the headline numbers) and ``registration_<tag>.md`` (a table, and how other scoring
 rules would have chosen among the same refined hypotheses). ``--from-json FILE`` rewrites the
 Markdown of an earlier run without registering again.
@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 
-from pose_tracker import eval as ev
+from pose_tracker.tools import eval as ev
 
 REPO = Path(__file__).resolve().parents[1]
 

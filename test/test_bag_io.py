@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
 
-from pose_tracker.ros import bag_io
-from pose_tracker.ros.bag_io import read_bag_frames, write_sequence_bag
+from pose_tracker.ros.tools import bag_io
+from pose_tracker.ros.tools.bag_io import read_bag_frames, write_sequence_bag
 
 K = np.array([[50.0, 0.0, 3.5], [0.0, 52.0, 2.5], [0.0, 0.0, 1.0]])
 

@@ -8,8 +8,8 @@ from PIL import Image
 import pytest
 import trimesh
 
-from pose_tracker.eval import rotation_about_axis
-from pose_tracker.ros import demo
+from pose_tracker.tools.eval import rotation_about_axis
+from pose_tracker.ros.tools import demo
 
 H, W = 120, 160
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])

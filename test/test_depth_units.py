@@ -54,7 +54,7 @@ def test_read_depth_png_gives_the_same_bits(tmp_path):
 
 @pytest.mark.parametrize("bigendian", [False, True])
 def test_ros_16uc1_readers_give_the_same_bits(bigendian):
-    from pose_tracker.ros.bag_io import depth_from_msg
+    from pose_tracker.ros.tools.bag_io import depth_from_msg
 
     mm = ALL_MM.astype(">u2" if bigendian else "<u2")
     for encoding in ("16UC1", "mono16"):

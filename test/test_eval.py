@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pose_tracker import eval as ev
+from pose_tracker.tools import eval as ev
 from pose_tracker import metrics
 from pose_tracker.data.sequence import Sequence
 

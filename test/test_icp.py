@@ -13,14 +13,14 @@ from scipy.spatial.transform import Rotation
 import torch
 import trimesh
 
-from pose_tracker.bench import K_DEFAULT
+from pose_tracker.tools.bench import K_DEFAULT
 from pose_tracker.geometry.pose import rotation_error_deg
 from pose_tracker.icp import (apply_twist, IcpConfig, normals_from_xyz, point_to_plane_system,
                               solve_spd, solve_twist)
 from pose_tracker.mesh import mesh_from_trimesh
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
-from pose_tracker.soak import background, render_frame
+from pose_tracker.tools.soak import background, render_frame
 from pose_tracker.step import (finish_step, frame_to_real_side, icp_refine, render_at,
                                StepConfig, track_step)
 from pose_tracker.tracker import Tracker

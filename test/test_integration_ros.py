@@ -3,16 +3,16 @@
 End to end over real DDS: the node and the bag player as separate processes.
 
 A short synthetic sequence (an unseen procedural object, hand-held motion, sensor noise) is
-written as a rosbag2, `pose_tracker.ros.node` and `pose_tracker.ros.player` run as processes in
-their own DDS domain, and this process listens to ``~/pose``, ``/tf`` and the ground truth
-(`pose_tracker.ros.demo.run_demo` does all of it, as ``make demo`` does).
+written as a rosbag2, `pose_tracker.ros.node` and `pose_tracker.ros.tools.player` run as processes
+in their own DDS domain, and this process listens to ``~/pose``, ``/tf`` and the ground truth
+(`pose_tracker.ros.tools.demo.run_demo` does all of it, as ``make demo`` does).
 """
 
 import pytest
 
 pytest.importorskip("rclpy", reason="needs rclpy (make env installs the ROS 2 wheels)")
 
-from pose_tracker.ros import demo  # noqa: E402
+from pose_tracker.ros.tools import demo  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -4,7 +4,7 @@
 import numpy as np
 import trimesh
 
-from pose_tracker.eval import rotation_about_axis
+from pose_tracker.tools.eval import rotation_about_axis
 from pose_tracker.overlay import (
     draw_estimate_and_gt, draw_pose, EST_RGB, GT_RGB, mask_outline, silhouette_mask)
 

@@ -13,8 +13,8 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from pose_tracker.ros import bag_io  # noqa: E402
-from pose_tracker.ros import player as player_mod  # noqa: E402
+from pose_tracker.ros.tools import bag_io  # noqa: E402
+from pose_tracker.ros.tools import player as player_mod  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

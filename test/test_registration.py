@@ -144,7 +144,7 @@ def test_bad_masks_raise(box_mesh):
 
 
 def test_eval_registration_records_and_summary():
-    from pose_tracker import eval as ev
+    from pose_tracker.tools import eval as ev
     from pose_tracker.registration import RegistrationResult
 
     pts = np.random.default_rng(0).normal(scale=0.05, size=(50, 3))

@@ -1,11 +1,11 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Short CPU version of the long-run check (`python -m pose_tracker.soak`, 20k frames on GPU)."""
+"""Short CPU version of the long-run check (`python -m pose_tracker.tools.soak`; GPU: 20k)."""
 
 import json
 
 import pytest
 
-from pose_tracker import soak
+from pose_tracker.tools import soak
 
 
 def _run(tmp_path, *extra):

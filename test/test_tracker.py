@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pose_tracker.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
+from pose_tracker.tools.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
 from pose_tracker.data.sequence import find_mesh, Sequence
 from pose_tracker.errors import FrameError
 from pose_tracker.mesh import load_mesh

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pose_tracker.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
+from pose_tracker.tools.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.tracker import Tracker
 

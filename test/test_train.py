@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pose_tracker import train
+from pose_tracker.tools import train
 
 TINY = ['--device', 'cpu', '--width', 'tiny', '--data', 'tiny', '--batch', '2', '--val-size', '2',
         '--log-every', '1', '--warmup', '2', '--ckpt-moments', 'fp32', '--shard-mb', '0.1']

@@ -15,7 +15,7 @@ Writes::
     DIR/points.xyz             2000 surface points of the object (mesh.obj frame), for ADD(-S)
     DIR/meta.json              seed, motion, speeds, sensor settings
 
-so that ``python -m pose_tracker.eval --seq DIR --mesh DIR/mesh.obj ...`` runs on it.
+so that ``python -m pose_tracker.tools.eval --seq DIR --mesh DIR/mesh.obj ...`` runs on it.
 
 The object (and 0-2 static distractor objects) come from the 'test' shape stream
 (``shape_rng('test', seed)``), which is disjoint from the training ('train') and validation
@@ -40,7 +40,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 import torch
 
-from pose_tracker.cli_args import image_size
+from pose_tracker.tools.cli_args import image_size
 from pose_tracker.synth import scene
 from pose_tracker.synth.sensor_noise import (DepthNoise, RgbNoise, apply_depth_noise,
                                              apply_rgb_noise, pixel_lattice)

@@ -151,7 +151,7 @@ stage_cache() {  # the same compiled bench twice on an empty cache: cold, then w
   for pass in cold warm; do
     t=$(date +%s%N)
     # shellcheck disable=SC2086
-    TORCHINDUCTOR_CACHE_DIR=$dir python3 -m pose_tracker.bench $CACHE_RUN || rc=1
+    TORCHINDUCTOR_CACHE_DIR=$dir python3 -m pose_tracker.tools.bench $CACHE_RUN || rc=1
     echo "compile cache $pass: process wall $(( ($(date +%s%N) - t) / 1000000 )) ms"
   done
   echo "cache folder $dir: $(du -sh "$dir" | cut -f1)"
@@ -167,7 +167,7 @@ stage_bench() {  # every BENCH_RUNS entry, then one bench.json keyed by label
     echo "=== bench $label: $BENCH_COMMON $flags"
     local t=$(date +%s)
     # shellcheck disable=SC2086
-    python3 -m pose_tracker.bench $BENCH_COMMON $flags --json "$tmp/$label.json" || rc=1
+    python3 -m pose_tracker.tools.bench $BENCH_COMMON $flags --json "$tmp/$label.json" || rc=1
     echo "bench $label: process wall $(( $(date +%s) - t )) s (compile cache: $TORCHINDUCTOR_CACHE_DIR)"
   done
   python3 - "$tmp" "$OUT/bench.json" <<'EOF' || rc=1
@@ -186,7 +186,7 @@ EOF
 
 stage_soak() {
   # shellcheck disable=SC2086
-  python3 -m pose_tracker.soak $SOAK_ARGS --json "$OUT/soak.json"
+  python3 -m pose_tracker.tools.soak $SOAK_ARGS --json "$OUT/soak.json"
 }
 
 declare -A LOGFILE=([nvdiffrast]=nvdiffrast.log [tests]=gpu_tests.log [synth]=synth.log

@@ -32,7 +32,7 @@ from typing import Callable, Dict, Optional, Sequence as SequenceT
 
 from rosbags.rosbag2 import Reader, ReaderError
 
-from pose_tracker.ros.bag_io import typestore
+from pose_tracker.ros.tools.bag_io import typestore
 
 #: Message types published with the sensor-data (best effort) QoS in "auto" mode.
 SENSOR_TYPES = frozenset({

@@ -2,12 +2,12 @@
 """
 Run the product end to end: bag -> player process -> DDS -> node process -> poses.
 
-    python -m pose_tracker.ros.demo [--source synthetic|ycbv] [--frames N] [--size HxW]
+    python -m pose_tracker.ros.tools.demo [--source synthetic|ycbv] [--frames N] [--size HxW]
         [--rate R] [--out DIR] [--device auto|cpu|cuda]
 
 The embedded default (``make demo``): generate a synthetic sequence of an unseen procedural
 object moving like a hand-held camera would see it (``pose_tracker.synth.sequence``), write it as
-a rosbag2 (mcap), start ``pose_tracker.ros.node`` and ``pose_tracker.ros.player`` as separate
+a rosbag2 (mcap), start ``pose_tracker.ros.node`` and ``pose_tracker.ros.tools.player`` as separate
 processes talking over DDS (Fast DDS, ``config/fastdds_shm.xml``), listen to ``~/pose``, ``/tf``,
 ``/diagnostics`` and ``/ground_truth/pose`` here, and print per-frame pose error, rate and
 latency. Writes ``report.json``, ``report.md`` and overlay pictures (first/last frame PNG,
@@ -34,10 +34,10 @@ from typing import Dict, List, Optional, Sequence as SequenceT, Tuple
 
 import numpy as np
 
-from pose_tracker.cli_args import (add_refinement_args, image_size, refinement_kwargs,
-                                   refinement_node_params)
+from pose_tracker.tools.cli_args import (add_refinement_args, image_size, refinement_kwargs,
+                                         refinement_node_params)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEFAULT_OUT = REPO / "out" / "demo"
 YCBV_ROOT = REPO.parent / "shared" / "data" / "ycbv"
 #: Frame rate of the bags written here (their stamps), Hz.
@@ -76,7 +76,7 @@ def prepare_synthetic(out: Path, frames: int, seed: int, device: str,
 
 def prepare_bag(frames, K, bag: Path) -> Path:
     """Write (or reuse) the rosbag2 of `frames` at `bag`; written aside, then renamed."""
-    from pose_tracker.ros.bag_io import write_sequence_bag
+    from pose_tracker.ros.tools.bag_io import write_sequence_bag
 
     bag = Path(bag)
     if bag.exists():
@@ -290,7 +290,7 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
         # The listener (this process) must discover like the children do.
         if key in env:
             os.environ.setdefault(key, env[key])
-    from pose_tracker.ros.bag_io import MASK_TOPIC
+    from pose_tracker.ros.tools.bag_io import MASK_TOPIC
 
     node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "tracker.yaml"),
@@ -310,7 +310,7 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
         extra_node_params = list(refinement_node_params(refinement)) + list(extra_node_params)
     for p in extra_node_params:
         node_cmd += ["-p", p]
-    player_cmd = [sys.executable, "-m", "pose_tracker.ros.player", str(bag), "--restamp",
+    player_cmd = [sys.executable, "-m", "pose_tracker.ros.tools.player", str(bag), "--restamp",
                   "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0",
                   # The node builds (on CUDA: captures) its tracker from camera_info; let it.
                   "--prime", "5.0" if device == "cuda" else "1.0"]
@@ -373,14 +373,15 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     Frame i of `frames` is the i-th ground-truth stamp (the player restamps every message of a
     frame with one stamp, and the ground truth is reliable, so all of them arrive).
     Errors are metres / degrees with `pts` (N,3) model points (original mesh frame, metres):
-    per frame ``add_m``, ``adds_m``, ``t_err_m``, ``r_err_deg`` (`pose_tracker.eval.frame_errors`);
+    per frame ``add_m``, ``adds_m``, ``t_err_m``, ``r_err_deg``
+    (`pose_tracker.tools.eval.frame_errors`);
     in the summary ADD / ADD-S statistics, the rotation-error statistics of
-    `pose_tracker.eval.rotation_summary` over the posed frames (threshold `MAX_ROT_ERR_DEG`),
+    `pose_tracker.tools.eval.rotation_summary` over the posed frames (threshold `MAX_ROT_ERR_DEG`),
     ``diameter_m``, ``pose_ok_fraction`` (share of posed frames whose ADD, or ADD-S when
     `symmetric`, is within `ADD_DIAMETER_FRACTION` of the diameter) and ``symmetric``.
     """
     from pose_tracker import metrics
-    from pose_tracker.eval import frame_errors, rotation_summary
+    from pose_tracker.tools.eval import frame_errors, rotation_summary
     from pose_tracker.ros.markers import mesh_diameter
 
     n_images = len(frames)
@@ -585,7 +586,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
 
     from pose_tracker.data.sequence import find_mesh, load_model_points
     from pose_tracker.metrics import YCBV_SYMMETRIC
-    from pose_tracker.ros.bag_io import DEFAULT_FRAME_ID
+    from pose_tracker.ros.tools.bag_io import DEFAULT_FRAME_ID
     from pose_tracker.ros.markers import load_display_mesh
 
     def log(*a, **k):
@@ -677,7 +678,7 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
 
 def main(argv=None) -> int:
     """Command-line entry point; exit status 1 when a check fails (see `checks`)."""
-    p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.demo",
+    p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.tools.demo",
                                 description=__doc__.strip().split("\n")[0])
     p.add_argument("--source", choices=("synthetic", "ycbv"), default="synthetic")
     p.add_argument("--frames", type=int, default=None,

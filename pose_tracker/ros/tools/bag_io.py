@@ -2,7 +2,7 @@
 """
 Write RGB-D sequences to rosbag2 files and read them back, with ``rosbags`` (no rclpy).
 
-    python -m pose_tracker.ros.bag_io --seq DIR [--object NAME] --out BAG [--rate 30]
+    python -m pose_tracker.ros.tools.bag_io --seq DIR [--object NAME] --out BAG [--rate 30]
         [--depth-encoding 16UC1|32FC1] [--frame-id camera_color_optical_frame] [--no-gt]
 
 A bag holds, per frame and all with the frame's stamp (header stamp = log time):
@@ -372,7 +372,7 @@ def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_T
 # ---------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the CLI."""
-    p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.bag_io",
+    p = argparse.ArgumentParser(prog="python -m pose_tracker.ros.tools.bag_io",
                                 description="Convert a sequence folder (rgb/, depth/, "
                                 "cam_K.txt, ob_in_cam/) into a rosbag2 bag.")
     p.add_argument("--seq", required=True, help="sequence folder")

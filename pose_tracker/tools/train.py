@@ -1,0 +1,493 @@
+# Copyright 2026 The pose_tracker Authors. Apache-2.0.
+"""Train a (narrow) RefineNet from scratch on procedural pairs, in resumable time-boxed chunks.
+
+    python -m pose_tracker.tools.train --out DIR [--minutes 9] [--total-minutes 26] [--steps N]
+        [--batch 64] [--width small] [--lr 7e-4] [--seed 0] [--device cuda] [--resume]
+
+Data: :class:`pose_tracker.synth.pairs.PairSampler` renders every batch on the device from
+procedural meshes (never the YCB objects). Optimiser: AdamW, linear warm-up then cosine decay
+over the run's horizon; bf16 autocast on CUDA. Loss (FoundationPose's L2 on both heads):
+``w_t * MSE(trans_out, trans_target) + w_r * MSE(tanh(rot_out), rot_target)``, the rotation
+compared in tanh space (bounded targets, see ``PairBatch.rot_target``).
+
+Horizon: ``--steps`` fixes the number of steps of the whole run. Without it, the first chunk
+measures its speed after a few steps and sets the horizon so that the run fills
+``--total-minutes`` of chunks (``--minutes`` each, startup included); the horizon is stored in
+the checkpoint and kept by every resumed chunk.
+
+Checkpoints (``DIR/ckpt.json`` + ``DIR/ckpt-<step>.NN.part``: parts of at most ``--shard-mb``
+MiB, each written to a temporary file and renamed, the manifest last, so a kill never leaves a
+broken checkpoint) hold the model, optimiser, scheduler, step, horizon and the torch / CUDA /
+numpy / python RNG states; they are written every ``--ckpt-minutes`` and when the chunk's time is
+up. ``--resume`` continues from the saved step. The data of step s is a pure function of
+(seed, s), so a resumed run sees exactly the batches of an uninterrupted one. With
+``--ckpt-moments fp32`` the resumed run is then bitwise identical on CPU; the default stores the
+Adam moments in bf16 (about 34 MB instead of 51 MB for ``--width small``, so a checkpoint fits
+transfer limits), which perturbs the resumed optimiser slightly. On CUDA runs are not bitwise
+reproducible anyway (cuDNN's backward kernels use atomics and ``cudnn.benchmark`` picks kernels by
+timing), but the data stream is.
+
+Chunked runs: the same command, with ``--resume``, runs every chunk (``--resume`` without a
+checkpoint starts a fresh run). Between chunks the whole ``DIR`` is what must survive: at most 6
+files for ``--width small`` (3 checkpoint parts of <= 15 MiB, ``ckpt.json``, ``log.jsonl``,
+``refiner_small.pt``; about 43 MB).
+
+Every checkpoint also evaluates a fixed held-out validation set (its own shape stream, the 'val'
+split, fixed seed): mean and median translation (mm) and rotation (degrees) errors after one
+refinement step, next to the errors of the input poses. Logs go to stdout and ``DIR/log.jsonl``.
+At the end of every chunk the weights are exported with
+``save_refiner(model, DIR/refiner_<width>.pt, meta, half=True)``.
+"""
+
+import argparse
+from dataclasses import asdict
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+import random
+import sys
+import time
+from typing import List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_T_START = time.time()
+
+#: RefineNet widths (encodeA.0, encodeA.1, encodeAB, d_model), feed-forward width, heads.
+#: No dropout: the data stream never repeats, and a short run needs every update.
+WIDTHS = {
+    'tiny': dict(widths=(8, 16, 32, 32), dim_feedforward=32, nhead=2, dropout=0.0),
+    'small': dict(widths=(32, 64, 128, 256), dim_feedforward=256, nhead=4, dropout=0.0),
+    'medium': dict(widths=(40, 80, 160, 320), dim_feedforward=320, nhead=4, dropout=0.0),
+    'official': dict(widths=(64, 128, 256, 512), dim_feedforward=512, nhead=4, dropout=0.0),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    p = argparse.ArgumentParser(prog='python -m pose_tracker.tools.train',
+                                description=__doc__.split('\n')[0])
+    p.add_argument('--out', required=True, help='run folder (checkpoint, logs, exported weights)')
+    p.add_argument('--minutes', type=float, default=9.0,
+                   help='wall-clock limit of this invocation, startup included')
+    p.add_argument('--total-minutes', type=float, default=None,
+                   help='planned minutes of all chunks together (sets the horizon when --steps '
+                        'is not given; default: --minutes)')
+    p.add_argument('--steps', type=int, default=None, help='total steps of the run (horizon)')
+    p.add_argument('--batch', type=int, default=64)
+    p.add_argument('--width', choices=sorted(WIDTHS), default='small')
+    p.add_argument('--lr', type=float, default=7e-4, help='peak learning rate (AdamW)')
+    p.add_argument('--weight-decay', type=float, default=1e-4)
+    p.add_argument('--warmup', type=int, default=300, help='linear warm-up steps')
+    p.add_argument('--min-lr-ratio', type=float, default=0.02, help='final lr / peak lr')
+    p.add_argument('--w-trans', type=float, default=1.0, help='weight of the translation loss')
+    p.add_argument('--w-rot', type=float, default=1.0, help='weight of the rotation loss')
+    p.add_argument('--loss', choices=('mse', 'huber'), default='mse',
+                   help="'mse' (FoundationPose) or 'huber' (more weight on small corrections)")
+    p.add_argument('--huber-delta', type=float, default=0.1)
+    p.add_argument('--clip-grad', type=float, default=5.0)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--resume', action='store_true', help='continue from DIR/ckpt.pt')
+    p.add_argument('--data', choices=('full', 'tiny'), default='full',
+                   help="pair generator settings: 'full' (training) or 'tiny' (CPU tests)")
+    p.add_argument('--val-size', type=int, default=256, help='held-out validation pairs')
+    p.add_argument('--val-seed', type=int, default=0, help='seed of the validation set')
+    p.add_argument('--ckpt-minutes', type=float, default=1.5)
+    p.add_argument('--ckpt-moments', choices=('bf16', 'fp32'), default='bf16',
+                   help='precision of the stored Adam moments: bf16 halves the checkpoint (about '
+                        '34 MB for --width small); fp32 makes the resume bit-exact')
+    p.add_argument('--shard-mb', type=float, default=15.0,
+                   help='checkpoint part size, MiB (each part stays under file-size limits)')
+    p.add_argument('--log-every', type=int, default=50)
+    p.add_argument('--calib-steps', type=int, default=40,
+                   help='steps timed (after 10 warm-up steps) to set the horizon')
+    p.add_argument('--stop-at', type=int, default=None,
+                   help='stop (and checkpoint) when this step is reached (for tests)')
+    p.add_argument('--backend', choices=('auto', 'ours', 'nvdiffrast'), default='auto',
+                   help='rasterizer of the data generator')
+    return p
+
+
+def build_model(width: str, device) -> torch.nn.Module:
+    """Return a fresh RefineNet of the named width on ``device``.
+
+    The last linear layer of both heads starts at zero, so the untrained network predicts
+    "no update" (the input pose) instead of random jumps, and learning starts from that baseline.
+    """
+    from pose_tracker.network.refinenet import RefineNet
+
+    model = RefineNet(**WIDTHS[width])
+    with torch.no_grad():
+        for head in (model.trans_head, model.rot_head):
+            head[-1].weight.zero_()
+            head[-1].bias.zero_()
+    return model.to(device)
+
+
+def pair_config(name: str, backend: str):
+    """Return the pair generator settings ('full' or 'tiny') with the chosen rasterizer."""
+    from pose_tracker.synth.pairs import PairConfig
+
+    cfg = PairConfig.tiny() if name == 'tiny' else PairConfig()
+    cfg.backend = backend if name != 'tiny' else 'ours'
+    return cfg
+
+
+class Horizon:
+    """Mutable schedule horizon shared by the LR lambda (set after calibration)."""
+
+    def __init__(self, total: Optional[int], warmup: int, min_ratio: float):
+        self.total, self.warmup, self.min_ratio = total, warmup, min_ratio
+
+    def factor(self, step: int) -> float:
+        """LR multiplier at ``step``: linear warm-up, then cosine to ``min_ratio``."""
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.total is None:
+            return 1.0
+        span = max(1, self.total - self.warmup)
+        x = min(1.0, (step - self.warmup) / span)
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * x))
+
+
+def compute_loss(model, batch, w_trans: float, w_rot: float, autocast: bool,
+                 kind: str = 'mse', delta: float = 0.1):
+    """Return (loss, loss_trans, loss_rot) for a PairBatch.
+
+    ``kind`` 'mse' is FoundationPose's L2; 'huber' (quadratic below ``delta`` target units,
+    linear above) weighs the many small, tracking-like corrections more against the large ones.
+    """
+    dev_type = batch.A.device.type
+    with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=autocast):
+        trans, rot = model(batch.A, batch.B)
+    if kind == 'huber':
+        lt = F.huber_loss(trans.float(), batch.trans_target, delta=delta) / delta
+        lr_ = F.huber_loss(torch.tanh(rot.float()), batch.rot_target, delta=delta) / delta
+    else:
+        lt = F.mse_loss(trans.float(), batch.trans_target)
+        lr_ = F.mse_loss(torch.tanh(rot.float()), batch.rot_target)
+    return w_trans * lt + w_rot * lr_, lt, lr_
+
+
+@torch.no_grad()
+def validate(model, val_batches: List, autocast: bool) -> dict:
+    """Pose errors after one refinement step on the validation batches.
+
+    Returns:
+        dict with mean/median translation errors (mm) and rotation errors (degrees) after the
+        step (``val_t_mm``, ``val_r_deg``, ...) and of the input poses (``in_t_mm``, ...).
+    """
+    from pose_tracker.geometry.pose import apply_refiner_update, rotation_error_deg
+
+    was_training = model.training
+    model.eval()
+    te, re_, ti, ri = [], [], [], []
+    for b in val_batches:
+        with torch.autocast(b.A.device.type, dtype=torch.bfloat16, enabled=autocast):
+            trans, rot = model(b.A, b.B)
+        out = apply_refiner_update(b.pose_in, trans.float(), rot.float(), b.diameter)
+        te.append((out[:, :3, 3] - b.pose_gt[:, :3, 3]).norm(dim=1) * 1000)
+        re_.append(rotation_error_deg(out, b.pose_gt))
+        ti.append((b.pose_in[:, :3, 3] - b.pose_gt[:, :3, 3]).norm(dim=1) * 1000)
+        ri.append(rotation_error_deg(b.pose_in, b.pose_gt))
+    model.train(was_training)
+    res = {}
+    for name, vals in (('val_t_mm', te), ('val_r_deg', re_), ('in_t_mm', ti), ('in_r_deg', ri)):
+        v = torch.cat(vals).float()
+        res[name] = round(float(v.mean()), 4)
+        res[name.replace('val', 'val_med').replace('in_', 'in_med_')] = round(
+            float(v.median()), 4)
+    # the tracking regime: inputs within 1 cm and 5 degrees of the truth
+    small = (torch.cat(ti) < 10.0) & (torch.cat(ri) < 5.0)
+    if bool(small.any()):
+        for name, vals in (('small_t_mm', te), ('small_r_deg', re_), ('small_in_t_mm', ti),
+                           ('small_in_r_deg', ri)):
+            res[name] = round(float(torch.cat(vals).float()[small].mean()), 4)
+    return res
+
+
+def _rng_states() -> dict:
+    states = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(),
+              'python': random.getstate()}
+    if torch.cuda.is_available():
+        states['cuda'] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states['torch'])
+    np.random.set_state(states['numpy'])
+    random.setstate(states['python'])
+    if 'cuda' in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states['cuda'])
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file, fsync it, then rename it onto ``path``."""
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(obj: dict, out: Path, tag: str, shard_mb: float = 15.0) -> Path:
+    """Save a training checkpoint as shards plus a manifest, atomically.
+
+    The pickled checkpoint is split into ``ckpt-<tag>.NN.part`` files of at most ``shard_mb``
+    MiB (so each fits transfer limits on file size), each written to a temporary name and
+    renamed; then ``ckpt.json`` (part names, size, SHA-256) replaces the previous manifest in one
+    rename, and only then are the previous checkpoint's parts deleted. A kill at any point
+    leaves a complete, verifiable checkpoint (the old or the new one).
+
+    Returns:
+        The manifest path.
+    """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    size = max(1, int(shard_mb * 2 ** 20))
+    names = []
+    for i in range(0, max(1, len(data)), size):
+        name = f'ckpt-{tag}.{i // size:02d}.part'
+        _write_atomic(out / name, data[i:i + size])
+        names.append(name)
+    manifest = {'parts': names, 'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest(),
+                'step': obj.get('step')}
+    _write_atomic(out / 'ckpt.json', json.dumps(manifest).encode())
+    for old in out.glob('ckpt-*.part'):
+        if old.name not in names:
+            old.unlink()
+    return out / 'ckpt.json'
+
+
+def load_checkpoint(out: Path) -> dict:
+    """Load the checkpoint described by ``out/ckpt.json`` (verifying its SHA-256)."""
+    manifest = json.loads((out / 'ckpt.json').read_text())
+    data = b''.join((out / name).read_bytes() for name in manifest['parts'])
+    if len(data) != manifest['bytes'] or hashlib.sha256(data).hexdigest() != manifest['sha256']:
+        raise SystemExit(f'checkpoint parts in {out} are incomplete or corrupt (SHA-256 '
+                         'mismatch); copy all ckpt-*.part files listed in ckpt.json')
+    return torch.load(io.BytesIO(data), map_location='cpu', weights_only=False)
+
+
+def _compact_optimizer_state(state: dict, dtype: torch.dtype) -> dict:
+    """Return an optimizer state dict with floating moment tensors cast to ``dtype``.
+
+    ``Optimizer.load_state_dict`` casts them back to the parameters' dtype.
+    """
+    if dtype == torch.float32:
+        return state
+    out = {'param_groups': state['param_groups'], 'state': {}}
+    for k, st in state['state'].items():
+        out['state'][k] = {n: (v.to(dtype) if torch.is_tensor(v) and v.is_floating_point()
+                               and v.dim() > 0 else v) for n, v in st.items()}
+    return out
+
+
+class Logger:
+    """Print JSON records and append them to ``log.jsonl``."""
+
+    def __init__(self, path: Path, quiet: bool = False):
+        self.path, self.quiet = path, quiet
+
+    def __call__(self, **rec) -> None:
+        rec = {'time': round(time.time() - _T_START, 2), **rec}
+        line = json.dumps(rec)
+        if not self.quiet:
+            print(line, flush=True)
+        with open(self.path, 'a') as f:
+            f.write(line + '\n')
+
+
+def _param_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def main(argv=None) -> dict:
+    """Run one training chunk; return a summary dict (also logged)."""
+    args = build_parser().parse_args(argv)
+    t_begin = time.time()
+    deadline = t_begin + args.minutes * 60.0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = Logger(out / 'log.jsonl')
+    ckpt_path = out / 'ckpt.json'
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    from pose_tracker.network.checkpoint import save_refiner
+    from pose_tracker.synth.pairs import PairSampler
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    random.seed(args.seed)
+    model = build_model(args.width, device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    horizon = Horizon(args.steps, args.warmup, args.min_lr_ratio)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, horizon.factor)
+    start_step, train_seconds, chunks = 0, 0.0, 0
+    if ckpt_path.exists():
+        if not args.resume:
+            raise SystemExit(f'{ckpt_path} exists: pass --resume to continue that run, or '
+                             'choose another --out')
+        ck = load_checkpoint(out)
+        if ck['width'] != args.width or ck['seed'] != args.seed:
+            raise SystemExit(f"{ckpt_path} was trained with --width {ck['width']} --seed "
+                             f"{ck['seed']}; resume with the same settings")
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['optimizer'])
+        horizon.total = ck['total_steps'] if args.steps is None else args.steps
+        sched.load_state_dict(ck['scheduler'])
+        _set_rng_states(ck['rng'])
+        start_step, train_seconds = ck['step'], ck['train_seconds']
+        chunks = ck.get('chunks', 0)
+        log(event='resume', step=start_step, total_steps=horizon.total)
+    elif args.resume:
+        log(event='resume_requested_but_no_checkpoint', path=str(ckpt_path))
+
+    cfg = pair_config(args.data, args.backend)
+    sampler = PairSampler(cfg, seed=args.seed, device=device, split='train')
+    val_cfg = pair_config(args.data, args.backend)
+    val_cfg.pool_size = min(val_cfg.pool_size, 16)
+    val_cfg.refresh_every = 0
+    val_sampler = PairSampler(val_cfg, seed=args.val_seed, device=device, split='val')
+    vb = min(args.batch, 64)
+    val_batches = [val_sampler.sample(i, min(vb, args.val_size - i * vb))
+                   for i in range(math.ceil(args.val_size / vb))] if args.val_size > 0 else []
+    sampler.pool.at_step(start_step)
+    n_params = _param_count(model)
+    log(event='start', device=str(device), width=args.width, arch=model.arch, params=n_params,
+        batch=args.batch, lr=args.lr, seed=args.seed, step=start_step,
+        total_steps=horizon.total, rasterizer=sampler.backend, data=args.data,
+        setup_s=round(time.time() - t_begin, 2),
+        torch=torch.__version__, gpu=torch.cuda.get_device_name(device) if cuda else None)
+
+    def checkpoint(step: int, reason: str) -> dict:
+        val = validate(model, val_batches, cuda) if val_batches else {}
+        moments = torch.bfloat16 if args.ckpt_moments == 'bf16' else torch.float32
+        save_checkpoint({'model': model.state_dict(),
+                         'optimizer': _compact_optimizer_state(opt.state_dict(), moments),
+                         'scheduler': sched.state_dict(), 'step': step,
+                         'total_steps': horizon.total, 'rng': _rng_states(),
+                         'train_seconds': train_seconds, 'chunks': chunks + 1,
+                         'width': args.width, 'seed': args.seed, 'args': vars(args),
+                         'arch': model.arch, 'pair_config': asdict(cfg), 'val': val},
+                        out, f'{step:07d}', args.shard_mb)
+        log(event='checkpoint', reason=reason, step=step, **val)
+        return val
+
+    model.train()
+    step = start_step
+    last_ckpt = time.time()
+    acc = torch.zeros(3, device=device)
+    n_acc = 0
+    t_log, data_s, step_s = time.time(), 0.0, 0.0
+    calib_t0 = None
+    val = {}
+    step_time_est = 0.0
+    skipped = 0
+    reason = 'done'
+    while True:
+        if horizon.total is not None and step >= horizon.total:
+            reason = 'horizon reached'
+            break
+        if args.stop_at is not None and step >= args.stop_at:
+            reason = 'stop-at'
+            break
+        # leave time for the final validation, checkpoint and export
+        if time.time() + step_time_est + 15.0 + 0.02 * args.val_size > deadline:
+            reason = 'time limit'
+            break
+        t0 = time.time()
+        batch = sampler.sample(step, args.batch)
+        if cuda:
+            batch.A = batch.A.contiguous(memory_format=torch.channels_last)
+            batch.B = batch.B.contiguous(memory_format=torch.channels_last)
+        t1 = time.time()
+        loss, lt, lrot = compute_loss(model, batch, args.w_trans, args.w_rot, cuda, args.loss,
+                                      args.huber_delta)
+        opt.zero_grad(set_to_none=True)
+        if not bool(torch.isfinite(loss)):  # one host sync per step; rare, but never apply it
+            skipped += 1
+            log(event='skip_nonfinite', step=step, skipped=skipped)
+            if skipped > 50:
+                raise SystemExit('more than 50 non-finite losses: lower --lr')
+            sched.step()
+            step += 1
+            continue
+        loss.backward()
+        if args.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+        opt.step()
+        sched.step()
+        acc += torch.stack([loss.detach(), lt.detach(), lrot.detach()])
+        n_acc += 1
+        step += 1
+        t2 = time.time()
+        data_s += t1 - t0
+        step_s += t2 - t0
+        train_seconds += t2 - t0
+
+        if horizon.total is None and step - start_step == 10:
+            if cuda:
+                torch.cuda.synchronize()
+            calib_t0 = time.time()
+        if horizon.total is None and calib_t0 is not None and \
+                step - start_step == 10 + args.calib_steps:
+            if cuda:
+                torch.cuda.synchronize()
+            per_step = (time.time() - calib_t0) / args.calib_steps
+            total_min = args.total_minutes or args.minutes
+            n_chunks = max(1, math.ceil(total_min / args.minutes - 1e-6))
+            overhead = (t_begin - _T_START) + (calib_t0 - t_begin) - 10 * per_step + 25.0
+            usable = total_min * 60.0 - n_chunks * overhead
+            horizon.total = max(step + 1, int(0.95 * usable / per_step))
+            log(event='horizon', total_steps=horizon.total, sec_per_step=round(per_step, 4),
+                chunks_planned=n_chunks, overhead_s=round(overhead, 1))
+        if step % args.log_every == 0 or step == args.stop_at:
+            vals = (acc / max(n_acc, 1)).tolist()
+            n = step - start_step
+            log(event='train', step=step, loss=round(vals[0], 5), loss_t=round(vals[1], 5),
+                loss_r=round(vals[2], 5), lr=float(sched.get_last_lr()[0]),
+                data_ms=round(1000 * data_s / max(n_acc, 1), 1),
+                step_ms=round(1000 * step_s / max(n_acc, 1), 1),
+                samples_per_s=round(n_acc * args.batch / max(time.time() - t_log, 1e-9), 1),
+                fingerprint=batch.fingerprint() if args.log_every == 1 else None, steps_run=n)
+            step_time_est = max(step_time_est, step_s / max(n_acc, 1))
+            acc.zero_()
+            n_acc, data_s, step_s, t_log = 0, 0.0, 0.0, time.time()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60.0:
+            val = checkpoint(step, 'periodic')
+            last_ckpt = time.time()
+
+    val = checkpoint(step, reason)
+    weights = out / f'refiner_{args.width}.pt'
+    meta = {'trained_by': 'pose_tracker.tools.train', 'steps': step, 'total_steps': horizon.total,
+            'seed': args.seed, 'batch': args.batch, 'lr': args.lr, 'width': args.width,
+            'train_seconds': round(train_seconds, 1), 'chunks': chunks + 1,
+            'data': 'procedural meshes (pose_tracker.synth), no YCB objects',
+            'val': val, 'params': n_params}
+    save_refiner(model.to(memory_format=torch.contiguous_format), weights, meta, half=True)
+    summary = {'event': 'end', 'reason': reason, 'step': step, 'weights': str(weights),
+               'weights_mb': round(weights.stat().st_size / 2 ** 20, 2),
+               'wall_s': round(time.time() - _T_START, 1), **val}
+    log(**summary)
+    return summary
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main() else 1)
