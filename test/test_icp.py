@@ -13,14 +13,14 @@ from scipy.spatial.transform import Rotation
 import torch
 import trimesh
 
-from pose_tracker.tools.bench import K_DEFAULT
 from pose_tracker.geometry.pose import rotation_error_deg
 from pose_tracker.icp import (apply_twist, IcpConfig, normals_from_xyz, point_to_plane_system,
                               solve_spd, solve_twist)
 from pose_tracker.mesh import mesh_from_trimesh
+from pose_tracker.network.presets import NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
-from pose_tracker.tools.soak import background, render_frame
+from pose_tracker.synth.simple_scene import background, K_DEFAULT, render_frame
 from pose_tracker.step import (finish_step, frame_to_real_side, icp_refine, render_at,
                                StepConfig, track_step)
 from pose_tracker.tracker import Tracker
@@ -190,7 +190,7 @@ def _step_cfg(mesh, network_iterations, icp_iterations):
 
 def _net():
     torch.manual_seed(0)
-    return RefineNet(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64).eval()
+    return RefineNet(**NARROW).eval()
 
 
 @pytest.mark.parametrize('network_iterations, icp_iterations', [(2, 2), (0, 2), (1, 0), (0, 0)])

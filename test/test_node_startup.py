@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 trimesh = pytest.importorskip("trimesh")
 pytestmark = pytest.mark.ros
 
+from pose_tracker.network.presets import NARROW  # noqa: E402
 from pose_tracker.network.refinenet import RefineNet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-NARROW = dict(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64)
 
 
 @pytest.fixture(scope="module")

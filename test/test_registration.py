@@ -8,6 +8,7 @@ import trimesh
 
 from pose_tracker import metrics
 from pose_tracker.mesh import mesh_from_trimesh
+from pose_tracker.network.presets import NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.registration import (agreement_scores, fibonacci_sphere, front_offsets,
                                        register, Registrar, RegistrationError,
@@ -15,7 +16,6 @@ from pose_tracker.registration import (agreement_scores, fibonacci_sphere, front
 from pose_tracker.render.renderer import MeshRenderer
 from pose_tracker.tracker import Tracker
 
-NARROW = dict(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64)
 SIZE = 128
 K = np.array([[200.0, 0.0, 64.0], [0.0, 200.0, 64.0], [0.0, 0.0, 1.0]])
 

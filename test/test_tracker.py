@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from pose_tracker.tools.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
+from pose_tracker.synth.simple_scene import ellipsoid_mesh, K_DEFAULT, synthetic_frame
 from pose_tracker.data.sequence import find_mesh, Sequence
 from pose_tracker.errors import FrameError
 from pose_tracker.mesh import load_mesh
+from pose_tracker.network.presets import NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.tracker import Tracker
-
-NARROW = dict(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64)
 
 
 @pytest.fixture(scope='module')

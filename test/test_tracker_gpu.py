@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pose_tracker.tools.bench import ellipsoid_mesh, K_DEFAULT, synthetic_frame
-from pose_tracker.network.refinenet import RefineNet
+from pose_tracker.synth.simple_scene import ellipsoid_mesh, K_DEFAULT, synthetic_frame
+from pose_tracker.network.presets import build_preset
 from pose_tracker.tracker import Tracker
 
 pytestmark = [pytest.mark.gpu,
@@ -20,7 +20,7 @@ def _mesh_net_pose():
     """Return a 5k-face ellipsoid, a seeded narrow RefineNet and a pose 0.6 m ahead."""
     mesh = ellipsoid_mesh(5000)
     torch.manual_seed(0)
-    net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
+    net = build_preset('small').eval()
     T = np.eye(4)
     T[:3, 3] = [0.02, -0.01, 0.6]
     return mesh, net, T
@@ -66,7 +66,7 @@ def test_graph_replay_equals_eager(half):
 
 def test_graph_memory_flat_and_no_recapture():
     mesh = ellipsoid_mesh(1280)
-    net = RefineNet(widths=(32, 64, 128, 256), nhead=4, dim_feedforward=256).eval()
+    net = build_preset('small').eval()
     tracker = Tracker(mesh, K_DEFAULT, (480, 640), weights=net, device='cuda',
                       network_iterations=2, icp_iterations=2)
     T = np.eye(4)

@@ -22,6 +22,8 @@ from typing import Sequence, Tuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pose_tracker.synth.simple_scene import default_camera
+
 __all__ = ['Trajectory', 'smooth_signal', 'look_at', 'relative_speeds', 'handheld_trajectory']
 
 
@@ -121,7 +123,7 @@ def handheld_trajectory(n_frames: int, rng: np.random.Generator, fps: float = 30
             [0.6, 1] times it.
         max_ang_speed: upper bound of the relative angular speed, deg/s (peak drawn likewise).
         distance: range of the initial object distance, metres.
-        K: (3,3) intrinsics for the visibility check (default fx = fy = 600 at 640x480).
+        K: (3,3) intrinsics for the visibility check (default: ``default_camera(image_size)``).
         image_size: (H, W).
         depth_range: allowed object centre depths, metres.
         margin: the object centre stays this share of the image size away from the borders.
@@ -134,7 +136,7 @@ def handheld_trajectory(n_frames: int, rng: np.random.Generator, fps: float = 30
         raise ValueError(f"mode must be 'camera', 'object' or 'both', got {mode!r}")
     H, W = image_size
     if K is None:
-        K = np.array([[600.0 * W / 640, 0, W / 2], [0, 600.0 * W / 640, H / 2], [0, 0, 1]])
+        K = default_camera((H, W))
     n = int(n_frames)
     z0 = rng.uniform(*distance)
     target = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.04, 0.04), z0])

@@ -13,55 +13,25 @@ and network do the same work as on a real frame.
 
 import argparse
 import json
-import math
 import platform
 import time
 from typing import Callable, Dict, List
 
 import numpy as np
 import torch
-import trimesh
 
 from pose_tracker.tools.cli_args import add_refinement_args, refinement_kwargs
 from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import apply_refiner_update
-from pose_tracker.mesh import load_mesh, mesh_from_trimesh
+from pose_tracker.mesh import load_mesh
 from pose_tracker.network.checkpoint import load_refiner
-from pose_tracker.network.refinenet import RefineNet
+from pose_tracker.network.presets import build_preset, parse_widths, PRESETS
 from pose_tracker.icp import icp_update
 from pose_tracker.step import CROP_RATIO, frame_to_real_side, observed_crop
+from pose_tracker.synth.simple_scene import ellipsoid_mesh, K_DEFAULT, synthetic_frame
 from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
-
-K_DEFAULT = np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])
-
-
-def ellipsoid_mesh(faces: int, diameter: float = 0.2):
-    """Build an ellipsoid with about `faces` faces (icosphere subdivision), vertex-coloured.
-
-    Args:
-        faces: wanted face count; the closest icosphere level (20 * 4^k faces) is used.
-        diameter: longest axis, metres.
-    """
-    level = max(1, round(math.log(max(faces, 80) / 20.0, 4)))
-    sphere = trimesh.creation.icosphere(subdivisions=level)
-    sphere.apply_scale([diameter / 2, diameter / 2.8, diameter / 3.6])
-    rng = np.random.default_rng(0)
-    colors = rng.integers(0, 255, size=(len(sphere.vertices), 4), dtype=np.uint8)
-    colors[:, 3] = 255
-    sphere.visual.vertex_colors = colors
-    # max_edge_ratio=1: the icosphere is already fine, so the bench measures it as built.
-    return mesh_from_trimesh(sphere, max_edge_ratio=1.0)
-
-
-def synthetic_frame(size=(480, 640), z=0.6, seed=0):
-    """Return a random RGB image (H,W,3) uint8 and a noisy depth plane (H,W) float32 metres."""
-    rng = np.random.default_rng(seed)
-    rgb = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
-    depth = (z + 0.1 + rng.normal(0, 0.002, size=size)).astype(np.float32)
-    depth[rng.random(size) < 0.02] = 0.0
-    return rgb, depth
 
 
 def time_callable(fn: Callable[[], None], device: torch.device, repeat: int,
@@ -170,12 +140,12 @@ def run(args) -> dict:
     """Build a tracker for the requested mesh and measure it; return the result dict."""
     torch.manual_seed(0)
     mesh = load_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
-    if args.width == "official":
-        model = RefineNet()
-    elif args.width == "shipped":
+    if args.width == "shipped":
         model = load_refiner(DEFAULT_WEIGHTS)
+    elif args.width in PRESETS:
+        model = build_preset(args.width)
     else:
-        model = RefineNet(widths=[int(w) for w in args.width.split(",")])
+        model = parse_widths(args.width)
     dev = torch.device(args.device)
     rgb, depth = synthetic_frame()
     pose = np.eye(4)
@@ -282,8 +252,9 @@ def main(argv=None) -> int:
     p.add_argument("--mesh", default=None, help="benchmark this mesh file instead")
     add_refinement_args(p)
     p.add_argument("--width", default="official",
-                   help="network: 'official' (FoundationPose shape, random weights), 'shipped' "
-                   "(our trained small refiner) or widths, e.g. 32,64,128,256")
+                   help="network: a size of pose_tracker.network.presets ('official': the "
+                   "FoundationPose shape, 'small', ...; random weights), 'shipped' (our trained "
+                   "small refiner) or widths, e.g. 32,64,128,256")
     p.add_argument("--fp32", action="store_true", help="float32 network on CUDA")
     p.add_argument("--compile", default="none", choices=("none", "network", "step"),
                    help="torch.compile the network or the whole step (CUDA)")

@@ -36,16 +36,15 @@ from scipy.spatial.transform import Rotation
 import torch
 
 from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
-from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.mesh import load_mesh, Mesh
 from pose_tracker.network.checkpoint import load_refiner
+from pose_tracker.network.presets import build_preset, NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
-from pose_tracker.step import CROP_RATIO
+from pose_tracker.synth.simple_scene import (background, default_camera, ellipsoid_mesh,
+                                             render_frame)
 from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
 
-#: A small random-weight network for fast CPU soaks (same graph shape as the real one).
-TINY_ARCH = dict(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64)
 MB = float(1 << 20)
 
 
@@ -96,13 +95,6 @@ def growth(frames: List[int], values: List[Optional[int]], warmup: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- the stream
-def default_camera(size: Tuple[int, int]) -> np.ndarray:
-    """Return (3,3) intrinsics of a 600 px focal length camera scaled to `size` = (H, W)."""
-    H, W = size
-    f = 600.0 * W / 640.0
-    return np.array([[f, 0.0, (W - 1) / 2.0], [0.0, f, (H - 1) / 2.0], [0.0, 0.0, 1.0]])
-
-
 def trajectory(n: int, distance: float, diameter: float) -> np.ndarray:
     """Return (n,4,4) float64 centred-object -> camera poses along a smooth loop.
 
@@ -117,64 +109,6 @@ def trajectory(n: int, distance: float, diameter: float) -> np.ndarray:
         rotvec = np.radians([25.0 * math.sin(a), 20.0 * math.sin(a + 1.0), 10.0 * math.cos(a)])
         poses[k, :3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
     return poses
-
-
-def background(size: Tuple[int, int], depth: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Return a blocky textured wall: RGB (H,W,3) uint8 and depth (H,W) float32 metres."""
-    H, W = size
-    rng = np.random.default_rng(seed)
-    cells = rng.integers(0, 256, size=((H + 7) // 8, (W + 7) // 8, 3), dtype=np.uint8)
-    rgb = np.ascontiguousarray(cells.repeat(8, 0).repeat(8, 1)[:H, :W])
-    return rgb, np.full((H, W), depth, dtype=np.float32)
-
-
-def render_frame(renderer: MeshRenderer, pose: np.ndarray, K: np.ndarray, diameter: float,
-                 bg_rgb: np.ndarray, bg_depth: np.ndarray, rng: np.random.Generator,
-                 noise_m: float = 0.002, holes: float = 0.02) -> Tuple[np.ndarray, np.ndarray]:
-    """Render the object over a background, full frame, with depth noise and holes.
-
-    The renderer draws into the object's 160x160 crop window; each image pixel takes the nearest
-    crop pixel (pixel centres at integer coordinates, as `crop_tf` maps them).
-
-    Args:
-        renderer: the tracker's `MeshRenderer` (centred mesh).
-        pose: (4,4) centred-object -> camera, metres.
-        K: (3,3) intrinsics, pixels.
-        diameter: mesh diameter, metres.
-        bg_rgb: (H,W,3) uint8 background colour.
-        bg_depth: (H,W) float32 background depth, metres.
-        rng: noise generator.
-        noise_m: depth noise standard deviation, metres.
-        holes: share of depth pixels without a reading.
-
-    Returns:
-        rgb (H,W,3) uint8 and depth (H,W) float32 metres (0 = no reading).
-    """
-    dev = renderer.device
-    pose_t = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(1, 4, 4)
-    K_t = torch.as_tensor(K, dtype=torch.float32, device=dev).reshape(1, 3, 3)
-    crop_tf = crop_window_tf(pose_t, K_t, diameter, CROP_RATIO, renderer.out_size)
-    with torch.no_grad():
-        out = renderer.render(pose_t, K_t, crop_tf)
-    S = renderer.out_size
-    H, W = bg_depth.shape
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    tf = crop_tf[0].double().cpu().numpy()
-    w = tf[2, 0] * u + tf[2, 1] * v + tf[2, 2]
-    cx = np.rint((tf[0, 0] * u + tf[0, 1] * v + tf[0, 2]) / w).astype(np.int64)
-    cy = np.rint((tf[1, 0] * u + tf[1, 1] * v + tf[1, 2]) / w).astype(np.int64)
-    inside = (cx >= 0) & (cx < S) & (cy >= 0) & (cy < S)
-    cxi, cyi = np.where(inside, cx, 0), np.where(inside, cy, 0)
-    mask = out.mask[0, 0].cpu().numpy()[cyi, cxi] > 0.5
-    obj = inside & mask
-    z = out.xyz[0, 2].cpu().numpy()[cyi, cxi]
-    col = (out.rgb[0].permute(1, 2, 0).cpu().numpy()[cyi, cxi] * 255.0).round()
-    obj &= z < bg_depth
-    rgb = np.where(obj[..., None], col, bg_rgb).astype(np.uint8)
-    depth = np.where(obj, z, bg_depth).astype(np.float32)
-    depth += rng.normal(0.0, noise_m, size=depth.shape).astype(np.float32)
-    depth[rng.random(depth.shape) < holes] = 0.0
-    return rgb, depth
 
 
 @dataclass
@@ -259,9 +193,9 @@ def _network(spec: str) -> RefineNet:
     if spec == "shipped":
         return load_refiner(DEFAULT_WEIGHTS)
     if spec == "tiny":
-        return RefineNet(**TINY_ARCH).eval()
+        return RefineNet(**NARROW).eval()  # the CLI's 'tiny' is the narrow test network
     if spec == "official":
-        return RefineNet().eval()
+        return build_preset("official").eval()
     return load_refiner(spec)
 
 
@@ -271,10 +205,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.mesh:
         mesh = load_mesh(args.mesh)
     else:
-        from pose_tracker.tools.bench import ellipsoid_mesh
         mesh = ellipsoid_mesh(args.faces)
     device = torch.device(args.device)
-    K = default_camera(args.size)
+    K = default_camera(args.size, pixel_centred=True)
     tracker = Tracker(mesh, K, args.size, weights=_network(args.net), device=args.device,
                       **refinement_kwargs(args), use_cuda_graph=not args.no_graph)
     captures_at_start = tracker.captures

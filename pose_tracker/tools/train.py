@@ -56,16 +56,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-_T_START = time.time()
+from pose_tracker.network.presets import build_preset, PRESETS
 
-#: RefineNet widths (encodeA.0, encodeA.1, encodeAB, d_model), feed-forward width, heads.
-#: No dropout: the data stream never repeats, and a short run needs every update.
-WIDTHS = {
-    'tiny': dict(widths=(8, 16, 32, 32), dim_feedforward=32, nhead=2, dropout=0.0),
-    'small': dict(widths=(32, 64, 128, 256), dim_feedforward=256, nhead=4, dropout=0.0),
-    'medium': dict(widths=(40, 80, 160, 320), dim_feedforward=320, nhead=4, dropout=0.0),
-    'official': dict(widths=(64, 128, 256, 512), dim_feedforward=512, nhead=4, dropout=0.0),
-}
+_T_START = time.time()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         'is not given; default: --minutes)')
     p.add_argument('--steps', type=int, default=None, help='total steps of the run (horizon)')
     p.add_argument('--batch', type=int, default=64)
-    p.add_argument('--width', choices=sorted(WIDTHS), default='small')
+    p.add_argument('--width', choices=sorted(PRESETS), default='small')
     p.add_argument('--lr', type=float, default=7e-4, help='peak learning rate (AdamW)')
     p.add_argument('--weight-decay', type=float, default=1e-4)
     p.add_argument('--warmup', type=int, default=300, help='linear warm-up steps')
@@ -120,9 +113,7 @@ def build_model(width: str, device) -> torch.nn.Module:
     The last linear layer of both heads starts at zero, so the untrained network predicts
     "no update" (the input pose) instead of random jumps, and learning starts from that baseline.
     """
-    from pose_tracker.network.refinenet import RefineNet
-
-    model = RefineNet(**WIDTHS[width])
+    model = build_preset(width)
     with torch.no_grad():
         for head in (model.trans_head, model.rot_head):
             head[-1].weight.zero_()
