@@ -15,8 +15,7 @@ leave the ground truth's, and the silhouette changes for every asymmetric object
 
 Frames and units: points and boxes are in the object frame, metres; poses are (4,4)
 object -> camera (OpenCV optical frame), metres; ``K`` is (3,3) pixels; images are (H,W,3) uint8
-RGB with pixel (u, v) = (column, row). Cost: about 5 us per mesh triangle (PIL) plus a few
-milliseconds per image.
+RGB with pixel (u, v) = (column, row). Cost: linear in the mesh triangles (``docs/timings.md``).
 """
 
 from typing import Optional, Tuple

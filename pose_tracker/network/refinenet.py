@@ -12,8 +12,7 @@ variants (for training from scratch or fast tests) change only the widths and th
 ``inference_copy`` builds an eval-only twin for batch-1 tracking: BatchNorm folded into the
 convolutions, half-precision weights, channels-last activations, cudnn conv+bias(+add)+ReLU
 fusion on CUDA, both transformer heads merged into one batched chain, and no host
-synchronisation, so it can be captured in a CUDA graph. Batch-1 forward replayed in a CUDA graph
-on an H100 (random weights): 0.26 ms, against 0.71 ms for the original under fp16 autocast.
+synchronisation, so it can be captured in a CUDA graph (measured speed: ``docs/timings.md``).
 """
 
 import math
@@ -470,8 +469,8 @@ def inference_copy(model: RefineNet, dtype: torch.dtype = torch.float16,
         run convolutions in NHWC memory format (faster cudnn kernels).
     fuse_cudnn
         on CUDA, run each convolution with its bias, ReLU and residual add as one
-        cudnn kernel (``torch.cudnn_convolution_relu`` / ``..._add_relu``): 0.34 -> 0.26 ms
-        per batch-1 forward in a CUDA graph on an H100. ``None`` (default): on when the
+        cudnn kernel (``torch.cudnn_convolution_relu`` / ``..._add_relu``; faster, see
+        ``docs/timings.md``). ``None`` (default): on when the
         model is on CUDA with cudnn enabled and a probe forward (batch 1, run here) succeeds.
         Ignored for CPU inputs.
 

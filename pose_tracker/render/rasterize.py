@@ -29,7 +29,7 @@ Algorithm (fixed shapes, no host sync, no data-dependent control flow, same code
    smallest key is the nearest triangle (ties: the smallest id). Keys are reduced into a flat
    pixel buffer with ``scatter_reduce_(..., 'amin')``. Candidates outside their triangle go to
    ``dummy_slots`` throw-away slots spread by candidate index: sending them all to one slot
-   serialises the atomics on that address (measured 7 ms instead of 0.4 ms on an H100).
+   serialises the atomics on that address (many times slower, see ``docs/timings.md``).
 5. The winning id is decoded and (u, v, z/w) recomputed at the pixel centre from the unsnapped
    clip coordinates, with nvdiffrast's formulas.
 
@@ -43,8 +43,7 @@ Limits:
   Pixels are not clipped against the near/far planes either (z/w is only clamped).
 * Memory: about 45 bytes per candidate, i.e. B * F * window^2 * 45 bytes (measured on CUDA:
   95 MB peak for 27k faces, window 9, batch 1).
-* Speed (H100, torch 2.11, batch 1, 160x160, replayed CUDA graph): 0.32 ms for 18k faces
-  (window 8), 0.41 ms for 27k faces (window 9); about 1 ms at batch 8.
+* Speed: see ``docs/timings.md`` and the benchmark reports in ``docs/results``.
 * Triangle ids are exact in the float32 output up to 2^24 faces.
 """
 
@@ -63,9 +62,9 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """
     Return ``table[index]``: rows of a (R,C) table for an integer index of any shape.
 
-    On CUDA (torch 2.11, H100) every row gather of 16-byte rows (index_select, advanced
-    indexing, gather, embedding) takes a slow vectorised path: 52 us for 77k rows of 4 float32
-    against 1-4 us for other row sizes; such tables are gathered element by element instead.
+    On CUDA (torch 2.11) every row gather of 16-byte rows (index_select, advanced indexing,
+    gather, embedding) takes a slow vectorised path (timings: ``docs/timings.md``); such tables
+    are gathered element by element instead.
 
     Parameters
     ----------

@@ -15,10 +15,10 @@ animated GIF) into DIR (default ``out/demo``); the sequence and the bag are cach
 
 The player restamps messages with the wall clock when it publishes them, so the latency printed is
 image stamp -> pose received here, through DDS, on one machine. On a GPU the bag is played in
-real time (30 Hz). On a CPU one tracker step takes 0.2-5 s depending on the machine and its
-load, and the node's camera subscriptions keep only the newest 5 frames (sensor-data QoS), so
-the demo first times the tracker here and plays the bag slowly enough that no frame is dropped
-(``--rate`` overrides this).
+real time (30 Hz). On a CPU one tracker step takes far longer than a frame period, depending
+on the machine and its load, and the node's camera subscriptions keep only the newest 5 frames
+(sensor-data QoS), so the demo first times the tracker here and plays the bag slowly enough that
+no frame is dropped (``--rate`` overrides this).
 """
 
 import argparse
@@ -295,7 +295,7 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
     node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "tracker.yaml"),
                 "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
-                # The uncompiled graph (~4.5 ms per frame on a GPU) keeps up with 30 Hz and
+                # The uncompiled graph keeps up with 30 Hz (docs/timings.md) and
                 # starts in seconds; the node's default compile takes minutes on a cold cache.
                 "-p", "compile:=none",
                 "-r", "rgb/image_raw:=/camera/color/image_raw",
