@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pose_tracker.geometry.pose import apply_refiner_update, rotation_error_deg
+from pose_tracker.render.projection import full_frame_projection, pinhole_projection
+from pose_tracker.render.surface import MeshTensors
 from pose_tracker.synth import scene
 from pose_tracker.synth.pairs import MeshPool, PairConfig, PairSampler, random_rotations
 from pose_tracker.synth.sensor_noise import (DepthNoise, apply_depth_noise, apply_rgb_noise,
@@ -154,7 +156,7 @@ def test_noise_is_blocky_in_magnified_crops():
 
 def test_camera_projection_puts_points_on_their_pixels():
     K = torch.tensor([[500.0, 0.0, 31.3], [0.0, 520.0, 20.7], [0.0, 0.0, 1.0]])
-    P = scene.full_frame_projection(K, 40, 64)
+    P = full_frame_projection(K, 40, 64)
     pts = torch.tensor([[0.01, -0.02, 0.5], [-0.03, 0.01, 0.9]])
     clip = torch.cat([pts, torch.ones(2, 1)], 1) @ P[0].T
     ndc = clip[:, :2] / clip[:, 3:]
@@ -164,7 +166,7 @@ def test_camera_projection_puts_points_on_their_pixels():
     assert torch.allclose(px, uv, atol=1e-3)
     # through a crop: the same point lands on crop_tf @ uv
     crop_tf = torch.tensor([[[2.0, 0.0, -10.0], [0.0, 2.0, -4.0], [0.0, 0.0, 1.0]]])
-    Pc = scene.camera_projection(K, crop_tf, (32, 32))
+    Pc = pinhole_projection(K, crop_tf, (32, 32))
     clip = torch.cat([pts, torch.ones(2, 1)], 1) @ Pc[0].T
     px = (clip[:, :2] / clip[:, 3:] + 1) * 16 - 0.5
     assert torch.allclose(px, uv * 2 - torch.tensor([10.0, 4.0]), atol=1e-3)
@@ -182,7 +184,7 @@ def test_render_reference_matches_mesh_renderer():
     pose[:, :3, 3] = torch.tensor([[0.03, -0.02, 0.6], [-0.05, 0.04, 0.9]])
     crop_tf = crop_window_tf(pose, K, mesh.diameter)
     ref = MeshRenderer(mesh).render(pose, K, crop_tf)
-    mt = scene.MeshTensors.from_mesh(mesh, 'cpu')
+    mt = MeshTensors.from_mesh(mesh, 'cpu')
     texb = torch.as_tensor(mesh.texture).float().div(255).expand(2, -1, -1, -1)
     rgb, xyz, mask, _ = scene.render_reference(mt, pose, K, crop_tf, texb, window=16)
     assert mask.sum() > 500
@@ -194,6 +196,37 @@ def test_render_reference_matches_mesh_renderer():
     assert torch.equal(rgb2[0], rgb[0])
     g = rgb2[1][:, mask[1, 0] > 0]
     assert g.min() >= 128 / 255 * 0.8 - 1e-6 and (g[0] == g[1]).all()
+
+
+@pytest.mark.parametrize('textured', [True, False])
+def test_synth_render_equals_mesh_renderer_exactly(textured):
+    # One renderer contract: synth's reference side is built from MeshRenderer's own functions,
+    # so on CPU the same pose and crop give the same bits (texture or plain grey).
+    from pose_tracker.crop.window import crop_window_tf
+    from pose_tracker.render.renderer import MeshRenderer
+
+    import dataclasses
+
+    tex = (random_textures(1, 16, _gen(4))[0].numpy() * 255).astype(np.uint8)
+    mesh, _ = random_mesh(shape_rng('train', 3, 1), texture=tex, max_edge_ratio=0.12)
+    if not textured:  # no texture, no vertex colours: the contract's plain grey
+        mesh = dataclasses.replace(mesh, texture=None)
+    K = torch.tensor([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
+    pose = torch.eye(4).repeat(3, 1, 1)
+    pose[:, :3, :3] = random_rotations(3, _gen(5))
+    pose[:, :3, 3] = torch.tensor([[0.03, -0.02, 0.6], [-0.05, 0.04, 0.9], [0.0, 0.01, 0.4]])
+    crop_tf = crop_window_tf(pose, K, mesh.diameter)
+    renderer = MeshRenderer(mesh)
+    ref = renderer.render(pose, K, crop_tf)
+    geo = renderer.render_geometry(pose, K, crop_tf)
+    mt = MeshTensors.from_mesh(mesh, 'cpu')
+    texb = torch.as_tensor(tex).float().div(255).expand(3, -1, -1, -1) if textured else None
+    rgb, xyz, mask, _ = scene.render_reference(mt, pose, K, crop_tf, texb,
+                                               window=renderer.window)
+    assert mask.sum() > 500
+    assert torch.equal(mask, ref.mask) and torch.equal(mask, geo.mask)
+    assert torch.equal(xyz, ref.xyz) and torch.equal(xyz, geo.xyz)
+    assert torch.equal(rgb, ref.rgb)
 
 
 def test_composite_takes_the_nearest_layer():
@@ -308,12 +341,12 @@ def test_render_frames_splits_batches_without_changing_the_result():
     from pose_tracker.synth.sequence import render_frames
 
     mesh, _ = random_mesh(shape_rng('test', 0, 1), max_edge_ratio=0.1)
-    mt = scene.MeshTensors.from_mesh(mesh, 'cpu')
+    mt = MeshTensors.from_mesh(mesh, 'cpu')
     K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
     pose = torch.eye(4).repeat(3, 1, 1)
     pose[:, :3, :3] = random_rotations(3, _gen(2))
     pose[:, :3, 3] = torch.tensor([0.0, 0.0, 0.6])
-    proj = scene.full_frame_projection(K, 48, 64).expand(3, 4, 4)
+    proj = full_frame_projection(K, 48, 64).expand(3, 4, 4)
     whole = render_frames(mt, pose, proj, (48, 64), budget_bytes=1e12)
     split = render_frames(mt, pose, proj, (48, 64), budget_bytes=1.0)  # one frame per call
     assert whole.mask.sum() > 100

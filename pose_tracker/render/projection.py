@@ -18,8 +18,13 @@ real image, exactly as in FoundationPose, whose network was trained that way. We
 flip into the matrix (NDC y grows downwards), so row 0 of our render is the top row of the crop
 and no image flip is needed.
 
+The refiner's crop projection (:func:`crop_projection`) is what the tracker renders;
+:func:`pinhole_projection` is the exact pinhole model the synthetic "observed" images use.
+
 All functions are graph-safe (fixed shapes, no host sync) and keep dtype and device.
 """
+
+from typing import Optional, Sequence
 
 import torch
 
@@ -95,6 +100,76 @@ def crop_projection(K: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
     z_row[..., 2:3] = (zfar + znear) / (zfar - znear)
     z_row[..., 3:4] = -2.0 * zfar * znear / (zfar - znear)
     return torch.cat([xyw[:, :2], z_row, xyw[:, 2:]], dim=1)
+
+
+def pinhole_projection(K: torch.Tensor, crop_tf: Optional[torch.Tensor], size: Sequence[int],
+                       znear: float = 0.01, zfar: float = 100.0) -> torch.Tensor:
+    """
+    Build clip-space matrices of an exact pinhole camera, optionally seen through a crop.
+
+    Unlike :func:`crop_projection` (the refiner's convention), a camera point ``P`` (OpenCV
+    frame, metres) lands exactly on its pixel: ``x = (K' P)_0 / Z`` with ``K' = crop_tf @ K``
+    (output pixels, integer coordinates at pixel centres), which the rasterizer's convention
+    (pixel x has its centre at NDC ``(2x+1)/W - 1``) puts at ``ndc = (2x + 1)/W - 1``. ``w = Z``;
+    ``z/w`` maps ``znear -> -1``, ``zfar -> 1``. Exact float products (no TF32).
+
+    Parameters
+    ----------
+    K
+        (B,3,3) or (3,3) intrinsics, original-image pixels.
+    crop_tf
+        (B,3,3) affine crop transforms (original pixels -> output pixels), or None for the
+        full image.
+    size
+        (H, W) of the output image in pixels.
+    znear, zfar
+        clip planes, metres.
+
+    Returns
+    -------
+    torch.Tensor
+        (B,4,4) float32: ``pos_clip = M @ [X, Y, Z, 1]``.
+
+    """
+    H, W = int(size[0]), int(size[1])
+    if K.dim() == 2:
+        K = K.unsqueeze(0)
+    if crop_tf is not None:
+        K = matmul_exact(crop_tf.to(K.dtype), K.expand(crop_tf.shape[0], 3, 3))
+    B = K.shape[0]
+    M = torch.zeros(B, 4, 4, dtype=torch.float32, device=K.device)
+    Kf = K.to(torch.float32)
+    M[:, 0, :3] = 2.0 * Kf[:, 0] / W
+    M[:, 0, 2] += 1.0 / W - 1.0
+    M[:, 1, :3] = 2.0 * Kf[:, 1] / H
+    M[:, 1, 2] += 1.0 / H - 1.0
+    M[:, 2, 2] = (zfar + znear) / (zfar - znear)
+    M[:, 2, 3] = -2.0 * zfar * znear / (zfar - znear)
+    M[:, 3, 2] = 1.0
+    return M
+
+
+def full_frame_projection(K: torch.Tensor, H: int, W: int, znear: float = 0.01,
+                          zfar: float = 100.0) -> torch.Tensor:
+    """
+    Build clip-space matrices for rendering a whole HxW frame with :func:`pinhole_projection`.
+
+    Parameters
+    ----------
+    K
+        (B,3,3) or (3,3) intrinsics, pixels.
+    H, W
+        image size, pixels.
+    znear, zfar
+        clip planes, metres.
+
+    Returns
+    -------
+    torch.Tensor
+        (B,4,4) float32 clip matrices.
+
+    """
+    return pinhole_projection(K, None, (H, W), znear, zfar)
 
 
 def transform_points(mtx: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

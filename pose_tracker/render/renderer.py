@@ -13,18 +13,15 @@ CUDA graph; ``backend="nvdiffrast"`` is eager-only (CUDA).
 import math
 from typing import NamedTuple, Optional
 
-import numpy as np
 import torch
 
 from pose_tracker.mesh import Mesh
 from pose_tracker.render import interpolate as _interp
 from pose_tracker.render import rasterize as _rast
 from pose_tracker.render import texture as _tex
-from pose_tracker.render.projection import crop_projection, matmul_exact, transform_points
-
-#: Grey used for meshes with no texture and no vertex colours (contract: 128/255).
-PLAIN_GREY = 128.0 / 255.0
-AMBIENT, DIFFUSE = 0.8, 0.5
+from pose_tracker.render.projection import crop_projection
+from pose_tracker.render.surface import (camera_points, clip_positions, contract_shading,
+                                         MeshTensors, PLAIN_GREY, surface_attributes)
 
 
 class RenderOutput(NamedTuple):
@@ -141,27 +138,25 @@ class MeshRenderer:
         # The rasterizer sees each position once (vertices split at uv seams merged), so shared
         # edges are bit-identical in both triangles and the tie rule leaves no pinholes; the
         # attributes keep the split vertices and use the same face order.
-        uniq, inverse = np.unique(mesh.vertices, axis=0, return_inverse=True)
-        self.pos_raster = torch.as_tensor(uniq, dtype=torch.float32, device=dev)  # (Vp,3)
-        self.tri_raster = torch.as_tensor(inverse.reshape(-1)[mesh.faces], dtype=torch.int64,
-                                          device=dev)
-        self.tri = torch.as_tensor(mesh.faces, dtype=torch.int64, device=dev)  # (F,3)
-        self.vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32, device=dev)  # (V,3)
-        self.normals = torch.as_tensor(mesh.vertex_normals, dtype=torch.float32, device=dev)
-        V = self.vertices.shape[0]
+        self.tensors = MeshTensors.from_mesh(mesh, dev)
+        self.pos_raster = self.tensors.pos_raster  # (Vp,3)
+        self.tri_raster = self.tensors.tri_raster  # (F,3) into pos_raster
+        self.tri = self.tensors.faces  # (F,3) into vertices
+        self.vertices = self.tensors.vertices  # (V,3)
+        self.normals = self.tensors.normals  # (V,3)
         self.tex = None
+        self.grey = None
         if mesh.texture is not None and mesh.uv is not None:
-            uv = np.array(mesh.uv, dtype=np.float32)
-            uv[:, 1] = 1.0 - uv[:, 1]  # OBJ's v points up; texture row 0 is the top
-            self.uv = torch.as_tensor(uv, device=dev)
+            self.uv = self.tensors.uv
             self.tex = torch.tensor(mesh.texture, device=dev).float().div(255.0)[None]
             self.colors = None
         elif mesh.vertex_colors is not None:
             self.uv = None
             self.colors = torch.as_tensor(mesh.vertex_colors, device=dev).float().div(255.0)
-        else:
+        else:  # one constant colour, as synthetic data renders untextured meshes
             self.uv = None
-            self.colors = torch.full((V, 3), PLAIN_GREY, dtype=torch.float32, device=dev)
+            self.colors = None
+            self.grey = torch.full((1, 1, 1, 3), PLAIN_GREY, dtype=torch.float32, device=dev)
 
     def _rasterize(self, pos_clip):
         S = (self.out_size, self.out_size)
@@ -183,9 +178,7 @@ class MeshRenderer:
         """Rasterize at float32 poses into crop windows; returns (pose, rast (B,S,S,4))."""
         pose = pose.to(torch.float32)
         proj = crop_projection(K.to(torch.float32), crop_tf.to(torch.float32), self.out_size)
-        # Exact float products throughout: TF32 or autocast would shift vertices visibly.
-        pos_clip = transform_points(matmul_exact(proj, pose), self.pos_raster)  # (B,Vp,4)
-        return pose, self._rasterize(pos_clip)
+        return pose, self._rasterize(clip_positions(proj, pose, self.pos_raster))
 
     def render_geometry(self, pose: torch.Tensor, K: torch.Tensor,
                         crop_tf: torch.Tensor) -> RenderOutput:
@@ -206,7 +199,7 @@ class MeshRenderer:
             (B,1,S,S) mask, float32.
         """
         pose, rast = self._rasterize_at(pose, K, crop_tf)
-        xyz = transform_points(pose, self.vertices)[..., :3]  # (B,V,3) camera frame
+        xyz = camera_points(pose, self.vertices)  # (B,V,3) camera frame
         xyz_map = self._interpolate(xyz, rast)
         mask = (rast[..., 3:4] > 0).to(torch.float32)
         return RenderOutput(rgb=None, xyz=xyz_map.permute(0, 3, 1, 2).contiguous(),
@@ -234,24 +227,23 @@ class MeshRenderer:
         pose, rast = self._rasterize_at(pose, K, crop_tf)
         B = pose.shape[0]
 
-        xyz = transform_points(pose, self.vertices)[..., :3]  # (B,V,3) camera frame
-        n_cam = (self.normals.unsqueeze(-2) * pose[:, None, :3, :3]).sum(dim=-1)  # R @ n
-        n_cam = torch.nn.functional.normalize(n_cam, dim=-1)
-        diffuse = (-n_cam[..., 2:3]).clamp(0.0, 1.0)  # dot(n, (0,0,-1)): facing the camera
+        xyz, _, diffuse = surface_attributes(pose, self.vertices, self.normals)
         parts = [xyz, diffuse]
         if self.tex is not None:
             parts.append(self.uv.unsqueeze(0).expand(B, -1, -1))
-        else:
+        elif self.colors is not None:
             parts.append(self.colors.unsqueeze(0).expand(B, -1, -1))
         pix = self._interpolate(torch.cat(parts, dim=-1), rast)  # (B,S,S,C)
         xyz_map = pix[..., 0:3]
         diffuse_map = pix[..., 3:4]
         if self.tex is not None:
             color = self._texture(pix[..., 4:6])
-        else:
+        elif self.colors is not None:
             color = pix[..., 4:7]
+        else:
+            color = self.grey  # (1,1,1,3), broadcast by the shading
         mask = (rast[..., 3:4] > 0).to(torch.float32)
-        color = (color * AMBIENT + color * DIFFUSE * diffuse_map).clamp(0.0, 1.0) * mask
+        color = contract_shading(color, diffuse_map, mask)
         return RenderOutput(rgb=color.permute(0, 3, 1, 2).contiguous(),
                             xyz=xyz_map.permute(0, 3, 1, 2).contiguous(),
                             mask=mask.permute(0, 3, 1, 2).contiguous())

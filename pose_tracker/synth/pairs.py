@@ -38,7 +38,8 @@ from pose_tracker.crop.depth import preprocess_depth
 from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import ROT_NORMALIZER, pose_update_targets, so3_exp
-from pose_tracker.render.projection import crop_projection
+from pose_tracker.render.projection import crop_projection, pinhole_projection
+from pose_tracker.render.surface import contract_shading, MeshTensors, PLAIN_GREY
 from pose_tracker.synth import scene
 from pose_tracker.synth.sensor_noise import (DepthNoise, RgbNoise, apply_depth_noise,
                                              apply_rgb_noise, lattice_scale,
@@ -196,7 +197,7 @@ class MeshPool:
     def __init__(self, cfg: PairConfig, seed: int, device, split: str = 'train'):
         self.cfg, self.seed, self.device, self.split = cfg, int(seed), torch.device(device), split
         self.size = int(cfg.pool_size)
-        self.meshes: List[Optional[scene.MeshTensors]] = [None] * self.size
+        self.meshes: List[Optional[MeshTensors]] = [None] * self.size
         self.events = [-1] * self.size
 
     def _event_of(self, slot: int, step: int) -> int:
@@ -210,14 +211,14 @@ class MeshPool:
                 return e
         return 0
 
-    def build(self, slot: int, event: int) -> scene.MeshTensors:
+    def build(self, slot: int, event: int) -> MeshTensors:
         """Build the mesh of (slot, event) on the device."""
         rng = shape_rng(self.split, self.seed, event, slot)
         mesh, _ = random_mesh(rng, diameter_range=self.cfg.diameter_range,
                               max_edge_ratio=self.cfg.max_edge_ratio)
-        return scene.MeshTensors.from_mesh(mesh, self.device)
+        return MeshTensors.from_mesh(mesh, self.device)
 
-    def at_step(self, step: int) -> List[scene.MeshTensors]:
+    def at_step(self, step: int) -> List[MeshTensors]:
         """Bring the pool to its state at ``step`` (rebuilding changed slots) and return it."""
         for slot in range(self.size):
             e = self._event_of(slot, step)
@@ -367,12 +368,12 @@ class PairSampler:
         bump_seed = torch.randint(0, 2 ** 31 - 1, (n,), generator=g, device=dev)
 
         proj_a = crop_projection(K, crop_tf, S)
-        proj_b = scene.camera_projection(K, crop_tf, (S, S))
+        proj_b = pinhole_projection(K, crop_tf, (S, S))
         A_rgb = torch.zeros(n, S, S, 3, device=dev)
         A_xyz = torch.zeros(n, S, S, 3, device=dev)
         obj = _empty_fragments(n, S, dev)
         ext = _empty_fragments(n, S, dev)
-        grey = torch.full((1, 1, 1, 3), scene.REF_GREY, device=dev)
+        grey = torch.full((1, 1, 1, 3), PLAIN_GREY, device=dev)
         for j in range(k):
             mt = pool[ids[j]]
             s_idx = torch.as_tensor(np.nonzero(grp == j)[0], device=dev)
@@ -385,8 +386,7 @@ class PairSampler:
             col = scene.sample_texture(tex[s_idx], fr.uv[:ns])
             col = torch.where(textured[s_idx].view(-1, 1, 1, 1), col, grey)
             m = fr.mask[:ns].unsqueeze(-1).float()
-            col = (col * scene.REF_AMBIENT + col * scene.REF_DIFFUSE * fr.ref_diffuse[:ns])
-            A_rgb[s_idx] = col.clamp(0, 1) * m
+            A_rgb[s_idx] = contract_shading(col, fr.ref_diffuse[:ns], m)
             A_xyz[s_idx] = fr.xyz[:ns]
             _put(obj, s_idx, fr, slice(ns, 2 * ns))
             if e_idx.numel():

@@ -2,13 +2,14 @@
 """Scene rendering for synthetic data: meshes, lighting, background planes, compositing.
 
 Two cameras are used. The *reference* side (what the tracker renders, network input A) goes
-through :func:`render_reference`, the same ops and formulas as
-:class:`pose_tracker.render.renderer.MeshRenderer` (FoundationPose's crop projection and fixed
+through :func:`render_reference`, built from the functions ``MeshRenderer`` renders with
+(:mod:`pose_tracker.render.surface`: exact products, FoundationPose's crop projection and fixed
 lighting), with one texture per image. The *observed* side (what a real camera would see,
-network input B, and the frames of synthetic sequences) uses :func:`camera_projection`, the exact
-pinhole model of the intrinsics (pixel centres at integer coordinates, as ``depth_to_xyz`` and
-real cameras assume), random Blinn-Phong lighting, textured background planes and other objects.
-Any sub-pixel convention of the tracker's renderer is thus learned as it would be on real data.
+network input B, and the frames of synthetic sequences) uses
+:func:`pose_tracker.render.projection.pinhole_projection`, the exact pinhole model of the
+intrinsics (pixel centres at integer coordinates, as ``depth_to_xyz`` and real cameras assume),
+random Blinn-Phong lighting, textured background planes and other objects. Any sub-pixel
+convention of the tracker's renderer is thus learned as it would be on real data.
 
 All functions work on batches on any device; rasterization runs eagerly (training and sequence
 generation are not graph-captured), so the rasterizer window is chosen per call from the actual
@@ -19,65 +20,18 @@ from dataclasses import dataclass
 import math
 from typing import Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 from pose_tracker.render import interpolate as _interp
 from pose_tracker.render import rasterize as _rast
 from pose_tracker.render import texture as _tex
-from pose_tracker.render.projection import crop_projection, transform_points
+from pose_tracker.render.projection import crop_projection
+from pose_tracker.render.surface import (clip_positions, contract_shading, MeshTensors,
+                                         PLAIN_GREY, surface_attributes)
 
-__all__ = ['MeshTensors', 'Fragments', 'Lighting', 'camera_projection', 'full_frame_projection',
-           'nvdiffrast_works', 'choose_window', 'mesh_window', 'rasterize_mesh',
-           'render_reference', 'sample_texture', 'random_lighting', 'phong_shading', 'pixel_rays',
-           'Plane', 'plane_layer', 'composite', 'pose_matrix']
-
-#: Renderer contract lighting (see pose_tracker.render.renderer).
-REF_AMBIENT, REF_DIFFUSE, REF_GREY = 0.8, 0.5, 128.0 / 255.0
-
-
-@dataclass
-class MeshTensors:
-    """A mesh on a device, ready for batched rendering.
-
-    Attributes:
-        vertices: (V,3) float32 metres, centred mesh frame.
-        normals: (V,3) float32 unit vertex normals.
-        faces: (F,3) int64 indices into ``vertices`` (attributes).
-        pos_raster: (Vp,3) float32 unique vertex positions (seam-split vertices merged, so shared
-            edges are bit-identical for the rasterizer's tie rule, as in MeshRenderer).
-        tri_raster: (F,3) int64 indices into ``pos_raster``, same face order as ``faces``.
-        uv: (V,2) float32 texture coordinates with v already flipped (row 0 = top), or None.
-        diameter: metres.
-        radius: largest vertex distance from the origin, metres.
-    """
-
-    vertices: torch.Tensor
-    normals: torch.Tensor
-    faces: torch.Tensor
-    pos_raster: torch.Tensor
-    tri_raster: torch.Tensor
-    uv: Optional[torch.Tensor]
-    diameter: float
-    radius: float
-
-    @staticmethod
-    def from_mesh(mesh, device) -> 'MeshTensors':
-        """Upload a :class:`pose_tracker.mesh.Mesh` (its own texture is not uploaded)."""
-        uniq, inverse = np.unique(mesh.vertices, axis=0, return_inverse=True)
-        uv = None
-        if mesh.uv is not None:
-            uv = np.array(mesh.uv, dtype=np.float32)
-            uv[:, 1] = 1.0 - uv[:, 1]  # OBJ's v points up; texture row 0 is the top
-            uv = torch.as_tensor(uv, device=device)
-        return MeshTensors(
-            vertices=torch.as_tensor(mesh.vertices, dtype=torch.float32, device=device),
-            normals=torch.as_tensor(mesh.vertex_normals, dtype=torch.float32, device=device),
-            faces=torch.as_tensor(mesh.faces, dtype=torch.int64, device=device),
-            pos_raster=torch.as_tensor(uniq, dtype=torch.float32, device=device),
-            tri_raster=torch.as_tensor(inverse.reshape(-1)[mesh.faces], dtype=torch.int64,
-                                       device=device),
-            uv=uv, diameter=float(mesh.diameter), radius=float(mesh.radius))
+__all__ = ['Fragments', 'Lighting', 'nvdiffrast_works', 'choose_window', 'mesh_window',
+           'rasterize_mesh', 'render_reference', 'sample_texture', 'random_lighting',
+           'phong_shading', 'pixel_rays', 'Plane', 'plane_layer', 'composite', 'pose_matrix']
 
 
 @dataclass
@@ -107,52 +61,6 @@ def pose_matrix(R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     T[:, :3, 3] = t
     T[:, 3, 3] = 1.0
     return T
-
-
-def camera_projection(K: torch.Tensor, crop_tf: Optional[torch.Tensor], size: Sequence[int],
-                      znear: float = 0.01, zfar: float = 100.0) -> torch.Tensor:
-    """Clip-space matrices of an exact pinhole camera, optionally seen through a crop.
-
-    A camera point ``P`` (OpenCV frame, metres) projects to pixel ``x = (K' P)_0 / Z`` with
-    ``K' = crop_tf @ K`` (crop pixels, integer coordinates at pixel centres), which the
-    rasterizer's convention (pixel x has its centre at NDC ``(2x+1)/W - 1``) puts at
-    ``ndc = (2x + 1)/W - 1``. ``w = Z``; ``z/w`` maps ``znear -> -1``, ``zfar -> 1``.
-
-    Args:
-        K: (B,3,3) or (3,3) intrinsics, original-image pixels.
-        crop_tf: (B,3,3) affine crop transforms (original pixels -> output pixels), or None for
-            the full image.
-        size: (H, W) of the output image in pixels.
-        znear, zfar: clip planes, metres.
-
-    Returns:
-        (B,4,4) float32: ``pos_clip = M @ [X, Y, Z, 1]``.
-    """
-    H, W = int(size[0]), int(size[1])
-    if K.dim() == 2:
-        K = K.unsqueeze(0)
-    if crop_tf is not None:
-        K = torch.matmul(crop_tf.to(K.dtype), K.expand(crop_tf.shape[0], 3, 3))
-    B = K.shape[0]
-    M = torch.zeros(B, 4, 4, dtype=torch.float32, device=K.device)
-    Kf = K.to(torch.float32)
-    M[:, 0, :3] = 2.0 * Kf[:, 0] / W
-    M[:, 0, 2] += 1.0 / W - 1.0
-    M[:, 1, :3] = 2.0 * Kf[:, 1] / H
-    M[:, 1, 2] += 1.0 / H - 1.0
-    M[:, 2, 2] = (zfar + znear) / (zfar - znear)
-    M[:, 2, 3] = -2.0 * zfar * znear / (zfar - znear)
-    M[:, 3, 2] = 1.0
-    return M
-
-
-def full_frame_projection(K: torch.Tensor, H: int, W: int, znear: float = 0.01,
-                          zfar: float = 100.0) -> torch.Tensor:
-    """Clip-space matrices for rendering a whole HxW frame with intrinsics K ((B,3,3) or (3,3)).
-
-    See :func:`camera_projection`; returns (B,4,4) float32.
-    """
-    return camera_projection(K, None, (H, W), znear, zfar)
 
 
 def choose_window(pos_clip: torch.Tensor, tri: torch.Tensor, size: Sequence[int],
@@ -198,10 +106,10 @@ def _rasterize(pos_clip, tri, size, window, backend, max_window=24):
     return _rast.rasterize(pos_clip, tri, tuple(size), window=window)
 
 
-def mesh_window(mt: 'MeshTensors', pose: torch.Tensor, proj: torch.Tensor, size: Sequence[int],
+def mesh_window(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size: Sequence[int],
                 max_window: int = 24) -> int:
     """Return :func:`choose_window` for a mesh at poses (to plan batch sizes; host sync)."""
-    pos_clip = transform_points(torch.matmul(proj, pose.to(torch.float32)), mt.pos_raster)
+    pos_clip = clip_positions(proj, pose.to(torch.float32), mt.pos_raster)
     return choose_window(pos_clip, mt.tri_raster, size, hi=max_window)
 
 
@@ -213,8 +121,8 @@ def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size
     Args:
         mt: the mesh.
         pose: (B,4,4) centred-object -> camera poses (OpenCV frame, metres).
-        proj: (B,4,4) clip matrices acting on OpenCV camera points (:func:`camera_projection`
-            or ``crop_projection``).
+        proj: (B,4,4) clip matrices acting on OpenCV camera points (``pinhole_projection`` or
+            ``crop_projection`` of :mod:`pose_tracker.render.projection`).
         size: (H, W) output size.
         window: rasterizer window; None: :func:`choose_window`, at most ``max_window``.
         backend: 'ours' (torch rasterizer) or 'nvdiffrast' (CUDA only).
@@ -225,13 +133,9 @@ def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size
     """
     pose = pose.to(torch.float32)
     B = pose.shape[0]
-    pos_clip = transform_points(torch.matmul(proj, pose), mt.pos_raster)
+    pos_clip = clip_positions(proj, pose, mt.pos_raster)
     rast = _rasterize(pos_clip, mt.tri_raster, size, window, backend, max_window)
-    R, t = pose[:, :3, :3], pose[:, :3, 3]
-    xyz = torch.matmul(mt.vertices, R.transpose(1, 2)) + t.unsqueeze(1)
-    n = torch.matmul(mt.normals, R.transpose(1, 2))
-    n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    parts = [xyz, n, (-n[..., 2:3]).clamp(0.0, 1.0)]
+    parts = list(surface_attributes(pose, mt.vertices, mt.normals))  # xyz, normal, diffuse
     if mt.uv is not None:
         parts.append(mt.uv.unsqueeze(0).expand(B, -1, -1))
     pix = _interp.interpolate(torch.cat(parts, dim=-1), rast, mt.faces)
@@ -260,7 +164,7 @@ def render_reference(mt: MeshTensors, pose: torch.Tensor, K: torch.Tensor, crop_
                      textured: Optional[torch.Tensor] = None):
     """Render what the tracker renders (network input A): the renderer contract, per-image texture.
 
-    Same ops and formulas as ``MeshRenderer.render`` (crop projection, contract lighting
+    The same functions as ``MeshRenderer.render`` (crop projection, contract lighting
     ``c*0.8 + c*0.5*diffuse`` clipped to [0,1], background 0), but each image may use its own
     texture and may be rendered untextured (plain grey 128/255), as the tracker renders a mesh
     that has no texture.
@@ -281,7 +185,7 @@ def render_reference(mt: MeshTensors, pose: torch.Tensor, K: torch.Tensor, crop_
     proj = crop_projection(K.to(torch.float32), crop_tf.to(torch.float32), out_size)
     fr = rasterize_mesh(mt, pose, proj, (out_size, out_size), window, backend)
     B = pose.shape[0]
-    grey = torch.full((B, out_size, out_size, 3), REF_GREY, device=pose.device)
+    grey = torch.full((B, out_size, out_size, 3), PLAIN_GREY, device=pose.device)
     if tex is not None and fr.uv is not None:
         color = sample_texture(tex, fr.uv)
         if textured is not None:
@@ -289,7 +193,7 @@ def render_reference(mt: MeshTensors, pose: torch.Tensor, K: torch.Tensor, crop_
     else:
         color = grey
     mask = fr.mask.unsqueeze(-1).to(torch.float32)
-    color = (color * REF_AMBIENT + color * REF_DIFFUSE * fr.ref_diffuse).clamp(0.0, 1.0) * mask
+    color = contract_shading(color, fr.ref_diffuse, mask)
     return (color.permute(0, 3, 1, 2).contiguous(), fr.xyz.permute(0, 3, 1, 2).contiguous(),
             mask.permute(0, 3, 1, 2).contiguous(), fr)
 

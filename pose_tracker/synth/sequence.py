@@ -20,7 +20,7 @@ so that ``python -m pose_tracker.tools.eval --seq DIR --mesh DIR/mesh.obj ...`` 
 The object (and 0-2 static distractor objects) come from the 'test' shape stream
 (``shape_rng('test', seed)``), which is disjoint from the training ('train') and validation
 ('val') streams, so the tracker's network never saw them. Frames: full-resolution rendering with
-the exact pinhole camera (:func:`scene.full_frame_projection`), the rasterizer window chosen per
+the exact pinhole camera (:func:`full_frame_projection`), the rasterizer window chosen per
 batch of frames from the largest on-screen triangle, Blinn-Phong lighting fixed in the world (so
 shading changes as the camera moves), a textured background wall with depth, hand-held motion
 (:mod:`trajectories`), and sensor noise whose parameters are drawn once per sequence (one
@@ -41,6 +41,8 @@ from scipy.spatial.transform import Rotation
 import torch
 
 from pose_tracker.tools.cli_args import image_size
+from pose_tracker.render.projection import full_frame_projection
+from pose_tracker.render.surface import MeshTensors
 from pose_tracker.synth import scene
 from pose_tracker.synth.sensor_noise import (DepthNoise, RgbNoise, apply_depth_noise,
                                              apply_rgb_noise, pixel_lattice)
@@ -79,7 +81,7 @@ def _cat_fragments(frs):
                              ('mask', 'xyz', 'normal', 'uv', 'ref_diffuse')))
 
 
-def render_frames(mt: scene.MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size,
+def render_frames(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size,
                   backend: str = 'ours', budget_bytes: float = 1.5e9,
                   max_window: int = 96) -> scene.Fragments:
     """Rasterize a mesh into full frames, splitting the batch to bound our rasterizer's memory.
@@ -92,7 +94,7 @@ def render_frames(mt: scene.MeshTensors, pose: torch.Tensor, proj: torch.Tensor,
     Args:
         mt: the mesh (needs uv).
         pose: (B,4,4) centred-object -> camera poses.
-        proj: (B,4,4) clip matrices (:func:`scene.full_frame_projection`).
+        proj: (B,4,4) clip matrices (:func:`full_frame_projection`).
         size: (H, W).
         backend: 'ours' or 'nvdiffrast'.
         budget_bytes: memory budget of one rasterizer call.
@@ -173,7 +175,7 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     mesh = mesh_from_trimesh(tm, max_edge_ratio=max_edge_ratio)
     pts = np.asarray(tm.sample(2000, seed=int(rng.integers(0, 2 ** 31))), dtype=np.float64)
     np.savetxt(out / 'points.xyz', pts, fmt='%.6f')
-    mt = scene.MeshTensors.from_mesh(mesh, dev)
+    mt = MeshTensors.from_mesh(mesh, dev)
     tex_t = torch.as_tensor(mesh.texture, device=dev).float().div(255.0)[None]
 
     f = rng.uniform(580.0, 620.0) * W / 640.0
@@ -196,7 +198,7 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
         T[:3, :3] = Rotation.random(random_state=rng).as_matrix()
         shift = np.array([np.cos(ang) * off, np.sin(ang) * off * 0.6, rng.uniform(-0.05, 0.15)])
         T[:3, 3] = T_wo0[:3, 3] + shift
-        dis.append((scene.MeshTensors.from_mesh(d_mesh, dev), T,
+        dis.append((MeshTensors.from_mesh(d_mesh, dev), T,
                     random_textures(1, 128, gc).to(dev)))
 
     origin, e1, e2, wall_tex, wall_size = _plane_in_world(rng, float(T_wo0[2, 3]), gc, tex_px)
@@ -210,7 +212,7 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     rgb_cfg = fixed_noise(RgbNoise(), rng)
 
     Kt = torch.as_tensor(K, dtype=torch.float32, device=dev)
-    proj1 = scene.full_frame_projection(Kt, H, W)
+    proj1 = full_frame_projection(Kt, H, W)
     lat1 = pixel_lattice(None, (H, W), 1, dev)
     rays1 = scene.pixel_rays(Kt, lat1)
     offset = np.eye(4)
