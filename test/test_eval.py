@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pose_tracker.tools import eval as ev
-from pose_tracker import metrics
+from pose_tracker import evaluation, metrics
 from pose_tracker.data.sequence import Sequence
 
 
@@ -162,10 +162,10 @@ def test_rotation_is_judged_add_and_last_frame(pts):
 
 
 def test_rotation_summary_of_lost_and_empty():
-    r = ev.rotation_summary([1.0, math.inf])
+    r = evaluation.rotation_summary([1.0, math.inf])
     assert r["r_err_mean_deg"] == 1.0 and r["r_err_last_deg"] == math.inf
     assert r["r_err_above_threshold_fraction"] == 0.5
-    assert ev.rotation_summary([])["r_err_last_deg"] is None
+    assert evaluation.rotation_summary([])["r_err_last_deg"] is None
 
 
 def test_perturb_pose_has_the_requested_size(pts):

@@ -24,7 +24,6 @@ import json
 import math
 from pathlib import Path
 import platform
-import statistics
 import sys
 import time
 from typing import Iterable, List, Optional, Sequence as SequenceT
@@ -32,15 +31,13 @@ from typing import Iterable, List, Optional, Sequence as SequenceT
 import numpy as np
 
 from pose_tracker import metrics
-from pose_tracker.tools.cli_args import add_refinement_args, refinement_kwargs
 from pose_tracker.errors import PoseTrackerError
+from pose_tracker.evaluation import (error_summary, finite_mean, finite_median, frame_errors,
+                                     LOST_THRESHOLD_M, ROT_THRESHOLD_DEG)
+from pose_tracker.tools.cli_args import add_refinement_args, refinement_kwargs
 
-#: Error above which a frame counts as lost (metres, ADD-S), as the upper end of the AUC range.
-LOST_THRESHOLD_M = 0.1
 #: Model points used for the metrics are subsampled to at most this many (speed of ADD-S).
 MAX_METRIC_POINTS = 4000
-#: Rotation error above which a frame's orientation counts as wrong (degrees).
-ROT_THRESHOLD_DEG = 5.0
 
 
 def rotation_about_axis(axis, angle_rad: float) -> np.ndarray:
@@ -90,72 +87,13 @@ def perturb_pose(pose, rng: np.random.Generator, trans_m: float = 0.01, rot_deg:
     return out
 
 
-def _finite_mean(values: List[float]) -> Optional[float]:
-    """Mean of the finite values, or None when there are none."""
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return float(np.mean(v)) if v else None
-
-
-def _finite_median(values: List[float]) -> Optional[float]:
-    """Median of the finite values, or None when there are none."""
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return float(statistics.median(v)) if v else None
-
-
-def frame_errors(pose, gt, pts) -> dict:
-    """
-    All per-frame errors of one estimate.
-
-    Returns
-    -------
-        dict with ``add_m``, ``adds_m``, ``t_err_m`` (metres), ``r_err_deg``; every value is
-        ``inf`` when ``pose`` is not finite.
-
-    """
-    return {"add_m": metrics.add(pose, gt, pts), "adds_m": metrics.adds(pose, gt, pts),
-            "t_err_m": metrics.translation_error(pose, gt),
-            "r_err_deg": metrics.rotation_error_deg(pose, gt)}
-
-
-def rotation_summary(r_err_deg: List[float], threshold_deg: float = ROT_THRESHOLD_DEG) -> dict:
-    """
-    Rotation-error statistics of the frames with ground truth, in frame order.
-
-    Parameters
-    ----------
-    r_err_deg
-        per-frame rotation errors, degrees (`metrics.rotation_error_deg`); ``inf`` = lost.
-    threshold_deg
-        error above which a frame's rotation counts as wrong, degrees.
-
-    Returns
-    -------
-        dict with ``r_err_mean_deg``, ``r_err_median_deg``, ``r_err_max_deg`` (over the finite
-        errors; None when there are none), ``r_err_last_deg`` (the last frame's error, inf when
-        lost, None without frames), ``r_err_threshold_deg`` and ``r_err_above_threshold_fraction``
-        (share of frames above the threshold, non-finite errors included, in [0, 1]; None
-        without frames).
-
-    """
-    finite = [x for x in r_err_deg if x is not None and math.isfinite(x)]
-    # Counted, not 1 - accuracy: k / n stays exact at the check's bound (1 / 20 == 0.05).
-    above = sum(1 for x in r_err_deg if not (x is not None and x <= threshold_deg))
-    return {
-        "r_err_mean_deg": _finite_mean(r_err_deg),
-        "r_err_median_deg": _finite_median(r_err_deg),
-        "r_err_max_deg": float(max(finite)) if finite else None,
-        "r_err_last_deg": float(r_err_deg[-1]) if r_err_deg else None,
-        "r_err_threshold_deg": float(threshold_deg),
-        "r_err_above_threshold_fraction": above / len(r_err_deg) if r_err_deg else None,
-    }
-
-
 def summarize(per_frame: List[dict]) -> dict:
     """Summary statistics of per-frame records (see `evaluate` for the keys)."""
     scored = [r for r in per_frame if r["add_m"] is not None]
     add_e = [r["add_m"] for r in scored]
     adds_e = [r["adds_m"] for r in scored]
     last = scored[-1] if scored else {}
+    errors = error_summary(scored)
     lost = [r["index"] for r in scored if r["lost"]]
     ms = [r["ms"] for r in per_frame]
     wall = [r["wall_ms"] for r in per_frame]
@@ -165,26 +103,19 @@ def summarize(per_frame: List[dict]) -> dict:
     return {
         "frames": len(per_frame),
         "frames_with_gt": len(scored),
-        "add_auc": metrics.auc(add_e) if scored else None,
-        "adds_auc": metrics.auc(adds_e) if scored else None,
-        "add_mean_m": _finite_mean(add_e),
-        "adds_mean_m": _finite_mean(adds_e),
-        "add_median_m": _finite_median(add_e),
-        "adds_median_m": _finite_median(adds_e),
+        **errors,
         "add_acc_2cm": metrics.accuracy(add_e, 0.02) if scored else None,
         "adds_acc_2cm": metrics.accuracy(adds_e, 0.02) if scored else None,
         "add_last_m": last.get("add_m"),
         "adds_last_m": last.get("adds_m"),
-        "t_err_mean_m": _finite_mean([r["t_err_m"] for r in scored]),
-        **rotation_summary([r["r_err_deg"] for r in scored]),
         "lost_frames": len(lost),
         "lost_frame_indices": lost,
         "lost_criterion": f"ADD-S > {LOST_THRESHOLD_M} m or non-finite pose",
-        "quality_mean": _finite_mean([r["quality"] for r in per_frame]),
-        "ms_per_frame_median": _finite_median(steady),
-        "ms_per_frame_mean": _finite_mean(steady),
+        "quality_mean": finite_mean([r["quality"] for r in per_frame]),
+        "ms_per_frame_median": finite_median(steady),
+        "ms_per_frame_mean": finite_mean(steady),
         "ms_first_frame": ms[0] if ms else None,
-        "wall_ms_per_frame_median": _finite_median(steady_wall),
+        "wall_ms_per_frame_median": finite_median(steady_wall),
     }
 
 
@@ -481,8 +412,8 @@ def summarize_registrations(records: List[dict]) -> dict:
             "adds_below_1cm_pct": pct("adds_m", 0.01), "adds_below_2cm_pct": pct("adds_m", 0.02),
             "add_below_1cm_pct": pct("add_m", 0.01), "add_below_2cm_pct": pct("add_m", 0.02),
             "oracle_adds_below_1cm_pct": pct("oracle_adds_m", 0.01),
-            "adds_median_m": _finite_median([r["adds_m"] for r in records]),
-            "ms_per_registration_median": _finite_median([r["ms"] for r in records]),
+            "adds_median_m": finite_median([r["adds_m"] for r in records]),
+            "ms_per_registration_median": finite_median([r["ms"] for r in records]),
             "hypotheses": records[0]["hypotheses"] if n else None,
             "chunk": records[0]["chunk"] if n else None}
 

@@ -374,14 +374,15 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     frame with one stamp, and the ground truth is reliable, so all of them arrive).
     Errors are metres / degrees with `pts` (N,3) model points (original mesh frame, metres):
     per frame ``add_m``, ``adds_m``, ``t_err_m``, ``r_err_deg``
-    (`pose_tracker.tools.eval.frame_errors`);
-    in the summary ADD / ADD-S statistics, the rotation-error statistics of
-    `pose_tracker.tools.eval.rotation_summary` over the posed frames (threshold `MAX_ROT_ERR_DEG`),
-    ``diameter_m``, ``pose_ok_fraction`` (share of posed frames whose ADD, or ADD-S when
-    `symmetric`, is within `ADD_DIAMETER_FRACTION` of the diameter) and ``symmetric``.
+    (`pose_tracker.evaluation.frame_errors`, as `pose_tracker.tools.eval` scores frames);
+    in the summary the ADD / ADD-S and rotation-error statistics of
+    `pose_tracker.evaluation.error_summary` over the posed frames (frames without a pose count
+    as failures in the AUCs; rotation threshold `MAX_ROT_ERR_DEG`), ``diameter_m``,
+    ``pose_ok_fraction`` (share of posed frames whose ADD, or ADD-S when `symmetric`, is within
+    `ADD_DIAMETER_FRACTION` of the diameter) and ``symmetric``.
     """
     from pose_tracker import metrics
-    from pose_tracker.tools.eval import frame_errors, rotation_summary
+    from pose_tracker.evaluation import error_summary, frame_errors
     from pose_tracker.ros.markers import mesh_diameter
 
     n_images = len(frames)
@@ -398,9 +399,6 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
         per_frame.append(entry)
     matched = [e for e in per_frame if e["frame"] is not None]
     missing = max(0, n_images - len(matched))
-    adds = [e["adds_m"] for e in matched]
-    adds_all = adds + [np.inf] * missing
-    add_all = [e["add_m"] for e in matched] + [np.inf] * missing
     pose_stamps = {e["stamp_ns"] for e in per_frame}
     tf_stamps = {s for s, _, _ in records["tfs"]}
     recv = sorted(p[3] for p in poses)
@@ -419,16 +417,10 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
             p == image_frame_id and c == object_frame for _, p, c in records["tfs"]),
         "tf_messages": len(records["tfs"]),
         "tf_stamps_equal_pose_stamps": tf_stamps == pose_stamps,
-        "adds_auc": metrics.auc(adds_all), "add_auc": metrics.auc(add_all),
-        "adds_mean_m": float(np.mean(adds)) if adds else None,
-        "adds_max_m": float(np.max(adds)) if adds else None,
-        "add_mean_m": float(np.mean([e["add_m"] for e in matched])) if matched else None,
-        "add_max_m": float(np.max([e["add_m"] for e in matched])) if matched else None,
+        **error_summary(matched, missing, MAX_ROT_ERR_DEG),
         "symmetric": bool(symmetric), "diameter_m": diameter,
         "pose_ok_fraction": (metrics.accuracy(judged, ADD_DIAMETER_FRACTION * diameter) / 100.0
                              if judged else None),
-        "t_err_mean_m": float(np.mean([e["t_err_m"] for e in matched])) if matched else None,
-        **rotation_summary([e["r_err_deg"] for e in matched], MAX_ROT_ERR_DEG),
         "rate_hz": rate,
         "latency_ms_median": _percentile(lat, 50), "latency_ms_p95": _percentile(lat, 95),
         "latency_ms_max": float(np.max(lat)) if lat else None,
