@@ -302,182 +302,288 @@ def _param_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def main(argv=None) -> dict:
-    """Run one training chunk; return a summary dict (also logged)."""
-    args = build_parser().parse_args(argv)
-    t_begin = time.time()
-    deadline = t_begin + args.minutes * 60.0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = Logger(out / 'log.jsonl')
-    ckpt_path = out / 'ckpt.json'
-    device = torch.device(args.device)
-    cuda = device.type == 'cuda'
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+def _enable_fast_cuda() -> None:
+    """Let cuDNN pick kernels by timing and allow TF32 matmuls and convolutions."""
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 
-    from pose_tracker.network.checkpoint import save_refiner
+
+def _seed_everything(seed: int) -> None:
+    """Seed torch, numpy and python's global generators."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _validation_batches(args, device) -> List:
+    """Return the fixed held-out validation batches ('val' split, ``--val-seed``)."""
     from pose_tracker.synth.pairs import PairSampler
 
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    random.seed(args.seed)
-    model = build_model(args.width, device)
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    horizon = Horizon(args.steps, args.warmup, args.min_lr_ratio)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, horizon.factor)
-    start_step, train_seconds, chunks = 0, 0.0, 0
-    if ckpt_path.exists():
-        if not args.resume:
-            raise SystemExit(f'{ckpt_path} exists: pass --resume to continue that run, or '
-                             'choose another --out')
-        ck = load_checkpoint(out)
-        if ck['width'] != args.width or ck['seed'] != args.seed:
-            raise SystemExit(f"{ckpt_path} was trained with --width {ck['width']} --seed "
-                             f"{ck['seed']}; resume with the same settings")
-        model.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['optimizer'])
-        horizon.total = ck['total_steps'] if args.steps is None else args.steps
-        sched.load_state_dict(ck['scheduler'])
-        _set_rng_states(ck['rng'])
-        start_step, train_seconds = ck['step'], ck['train_seconds']
-        chunks = ck.get('chunks', 0)
-        log(event='resume', step=start_step, total_steps=horizon.total)
-    elif args.resume:
-        log(event='resume_requested_but_no_checkpoint', path=str(ckpt_path))
-
-    cfg = pair_config(args.data, args.backend)
-    sampler = PairSampler(cfg, seed=args.seed, device=device, split='train')
     val_cfg = pair_config(args.data, args.backend)
     val_cfg.pool_size = min(val_cfg.pool_size, 16)
     val_cfg.refresh_every = 0
     val_sampler = PairSampler(val_cfg, seed=args.val_seed, device=device, split='val')
+    if args.val_size <= 0:
+        return []
     vb = min(args.batch, 64)
-    val_batches = [val_sampler.sample(i, min(vb, args.val_size - i * vb))
-                   for i in range(math.ceil(args.val_size / vb))] if args.val_size > 0 else []
-    sampler.pool.at_step(start_step)
-    n_params = _param_count(model)
-    log(event='start', device=str(device), width=args.width, arch=model.arch, params=n_params,
-        batch=args.batch, lr=args.lr, seed=args.seed, step=start_step,
-        total_steps=horizon.total, rasterizer=sampler.backend, data=args.data,
-        setup_s=round(time.time() - t_begin, 2),
-        torch=torch.__version__, gpu=torch.cuda.get_device_name(device) if cuda else None)
+    return [val_sampler.sample(i, min(vb, args.val_size - i * vb))
+            for i in range(math.ceil(args.val_size / vb))]
 
-    def checkpoint(step: int, reason: str) -> dict:
-        val = validate(model, val_batches, cuda) if val_batches else {}
-        moments = torch.bfloat16 if args.ckpt_moments == 'bf16' else torch.float32
-        save_checkpoint({'model': model.state_dict(),
-                         'optimizer': _compact_optimizer_state(opt.state_dict(), moments),
-                         'scheduler': sched.state_dict(), 'step': step,
-                         'total_steps': horizon.total, 'rng': _rng_states(),
-                         'train_seconds': train_seconds, 'chunks': chunks + 1,
-                         'width': args.width, 'seed': args.seed, 'args': vars(args),
-                         'arch': model.arch, 'pair_config': asdict(cfg), 'val': val},
-                        out, f'{step:07d}', args.shard_mb)
-        log(event='checkpoint', reason=reason, step=step, **val)
-        return val
 
-    model.train()
-    step = start_step
-    last_ckpt = time.time()
-    acc = torch.zeros(3, device=device)
-    n_acc = 0
-    t_log, data_s, step_s = time.time(), 0.0, 0.0
-    calib_t0 = None
-    val = {}
-    step_time_est = 0.0
-    skipped = 0
-    reason = 'done'
-    while True:
-        if horizon.total is not None and step >= horizon.total:
-            reason = 'horizon reached'
-            break
-        if args.stop_at is not None and step >= args.stop_at:
-            reason = 'stop-at'
-            break
+class _Meter:
+    """Loss and time accumulators between two 'train' log records."""
+
+    def __init__(self, device):
+        self.acc = torch.zeros(3, device=device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new logging interval."""
+        self.acc.zero_()
+        self.n, self.data_s, self.step_s, self.t_log = 0, 0.0, 0.0, time.time()
+
+    def add_losses(self, loss, lt, lrot) -> None:
+        """Accumulate one optimiser step's losses (device tensors, no host sync)."""
+        self.acc += torch.stack([loss.detach(), lt.detach(), lrot.detach()])
+        self.n += 1
+
+    def add_times(self, data_s: float, step_s: float) -> None:
+        """Accumulate one step's data and total seconds."""
+        self.data_s += data_s
+        self.step_s += step_s
+
+    def mean_step_s(self) -> float:
+        """Mean seconds per step over the interval."""
+        return self.step_s / max(self.n, 1)
+
+
+class _TrainingRun:
+    """One training chunk: set-up, resume, the step loop, checkpoints and the export."""
+
+    def __init__(self, args):
+        self.args = args
+        self.t_begin = time.time()
+        self.deadline = self.t_begin + args.minutes * 60.0
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = Logger(self.out / 'log.jsonl')
+        self.device = torch.device(args.device)
+        self.cuda = self.device.type == 'cuda'
+        if self.cuda:
+            _enable_fast_cuda()
+        _seed_everything(args.seed)
+        self._build_model()
+        self.step, self.train_seconds, self.chunks = self._resume()
+        self.start_step = self.step
+        self._build_data()
+        self.n_params = _param_count(self.model)
+        self._log_start()
+
+    # ------------------------------------------------------------------ set-up
+    def _build_model(self) -> None:
+        """Model, AdamW optimiser and the warm-up + cosine schedule."""
+        args = self.args
+        self.model = build_model(args.width, self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr,
+                                     weight_decay=args.weight_decay)
+        self.horizon = Horizon(args.steps, args.warmup, args.min_lr_ratio)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self.horizon.factor)
+
+    def _resume(self):
+        """Load ``ckpt.json`` when resuming; return (step, train seconds, chunks done)."""
+        args, ckpt_path = self.args, self.out / 'ckpt.json'
+        if not ckpt_path.exists():
+            if args.resume:
+                self.log(event='resume_requested_but_no_checkpoint', path=str(ckpt_path))
+            return 0, 0.0, 0
+        if not args.resume:
+            raise SystemExit(f'{ckpt_path} exists: pass --resume to continue that run, or '
+                             'choose another --out')
+        ck = load_checkpoint(self.out)
+        if ck['width'] != args.width or ck['seed'] != args.seed:
+            raise SystemExit(f"{ckpt_path} was trained with --width {ck['width']} --seed "
+                             f"{ck['seed']}; resume with the same settings")
+        self.model.load_state_dict(ck['model'])
+        self.opt.load_state_dict(ck['optimizer'])
+        self.horizon.total = ck['total_steps'] if args.steps is None else args.steps
+        self.sched.load_state_dict(ck['scheduler'])
+        _set_rng_states(ck['rng'])
+        self.log(event='resume', step=ck['step'], total_steps=self.horizon.total)
+        return ck['step'], ck['train_seconds'], ck.get('chunks', 0)
+
+    def _build_data(self) -> None:
+        """Training pair sampler (at the resumed step) and the validation batches."""
+        from pose_tracker.synth.pairs import PairSampler
+
+        args = self.args
+        self.cfg = pair_config(args.data, args.backend)
+        self.sampler = PairSampler(self.cfg, seed=args.seed, device=self.device, split='train')
+        self.val_batches = _validation_batches(args, self.device)
+        self.sampler.pool.at_step(self.start_step)
+
+    def _log_start(self) -> None:
+        args = self.args
+        self.log(event='start', device=str(self.device), width=args.width,
+                 arch=self.model.arch, params=self.n_params, batch=args.batch, lr=args.lr,
+                 seed=args.seed, step=self.start_step, total_steps=self.horizon.total,
+                 rasterizer=self.sampler.backend, data=args.data,
+                 setup_s=round(time.time() - self.t_begin, 2), torch=torch.__version__,
+                 gpu=torch.cuda.get_device_name(self.device) if self.cuda else None)
+
+    # ------------------------------------------------------------------ the loop
+    def _stop_reason(self, step_time_est: float) -> Optional[str]:
+        """Why the loop must stop before the next step, or None to go on."""
+        args = self.args
+        if self.horizon.total is not None and self.step >= self.horizon.total:
+            return 'horizon reached'
+        if args.stop_at is not None and self.step >= args.stop_at:
+            return 'stop-at'
         # leave time for the final validation, checkpoint and export
-        if time.time() + step_time_est + 15.0 + 0.02 * args.val_size > deadline:
-            reason = 'time limit'
-            break
+        if time.time() + step_time_est + 15.0 + 0.02 * args.val_size > self.deadline:
+            return 'time limit'
+        return None
+
+    def _train_step(self, meter: _Meter):
+        """Run one optimiser step (or skip a non-finite loss); return the batch."""
+        args = self.args
         t0 = time.time()
-        batch = sampler.sample(step, args.batch)
-        if cuda:
+        batch = self.sampler.sample(self.step, args.batch)
+        if self.cuda:
             batch.A = batch.A.contiguous(memory_format=torch.channels_last)
             batch.B = batch.B.contiguous(memory_format=torch.channels_last)
         t1 = time.time()
-        loss, lt, lrot = compute_loss(model, batch, args.w_trans, args.w_rot, cuda, args.loss,
-                                      args.huber_delta)
-        opt.zero_grad(set_to_none=True)
+        loss, lt, lrot = compute_loss(self.model, batch, args.w_trans, args.w_rot, self.cuda,
+                                      args.loss, args.huber_delta)
+        self.opt.zero_grad(set_to_none=True)
         if not bool(torch.isfinite(loss)):  # one host sync per step; rare, but never apply it
-            skipped += 1
-            log(event='skip_nonfinite', step=step, skipped=skipped)
-            if skipped > 50:
-                raise SystemExit('more than 50 non-finite losses: lower --lr')
-            sched.step()
-            step += 1
-            continue
+            self._skip_nonfinite()
+            return None
         loss.backward()
         if args.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
-        opt.step()
-        sched.step()
-        acc += torch.stack([loss.detach(), lt.detach(), lrot.detach()])
-        n_acc += 1
-        step += 1
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.clip_grad)
+        self.opt.step()
+        self.sched.step()
+        meter.add_losses(loss, lt, lrot)
+        self.step += 1
         t2 = time.time()
-        data_s += t1 - t0
-        step_s += t2 - t0
-        train_seconds += t2 - t0
+        meter.add_times(t1 - t0, t2 - t0)
+        self.train_seconds += t2 - t0
+        return batch
 
-        if horizon.total is None and step - start_step == 10:
-            if cuda:
-                torch.cuda.synchronize()
-            calib_t0 = time.time()
-        if horizon.total is None and calib_t0 is not None and \
-                step - start_step == 10 + args.calib_steps:
-            if cuda:
-                torch.cuda.synchronize()
-            per_step = (time.time() - calib_t0) / args.calib_steps
-            total_min = args.total_minutes or args.minutes
-            n_chunks = max(1, math.ceil(total_min / args.minutes - 1e-6))
-            overhead = (t_begin - _T_START) + (calib_t0 - t_begin) - 10 * per_step + 25.0
-            usable = total_min * 60.0 - n_chunks * overhead
-            horizon.total = max(step + 1, int(0.95 * usable / per_step))
-            log(event='horizon', total_steps=horizon.total, sec_per_step=round(per_step, 4),
-                chunks_planned=n_chunks, overhead_s=round(overhead, 1))
-        if step % args.log_every == 0 or step == args.stop_at:
-            vals = (acc / max(n_acc, 1)).tolist()
-            n = step - start_step
-            log(event='train', step=step, loss=round(vals[0], 5), loss_t=round(vals[1], 5),
-                loss_r=round(vals[2], 5), lr=float(sched.get_last_lr()[0]),
-                data_ms=round(1000 * data_s / max(n_acc, 1), 1),
-                step_ms=round(1000 * step_s / max(n_acc, 1), 1),
-                samples_per_s=round(n_acc * args.batch / max(time.time() - t_log, 1e-9), 1),
-                fingerprint=batch.fingerprint() if args.log_every == 1 else None, steps_run=n)
-            step_time_est = max(step_time_est, step_s / max(n_acc, 1))
-            acc.zero_()
-            n_acc, data_s, step_s, t_log = 0, 0.0, 0.0, time.time()
-        if time.time() - last_ckpt > args.ckpt_minutes * 60.0:
-            val = checkpoint(step, 'periodic')
-            last_ckpt = time.time()
+    def _skip_nonfinite(self) -> None:
+        self.skipped += 1
+        self.log(event='skip_nonfinite', step=self.step, skipped=self.skipped)
+        if self.skipped > 50:
+            raise SystemExit('more than 50 non-finite losses: lower --lr')
+        self.sched.step()
+        self.step += 1
 
-    val = checkpoint(step, reason)
-    weights = out / f'refiner_{args.width}.pt'
-    meta = {'trained_by': 'pose_tracker.tools.train', 'steps': step, 'total_steps': horizon.total,
-            'seed': args.seed, 'batch': args.batch, 'lr': args.lr, 'width': args.width,
-            'train_seconds': round(train_seconds, 1), 'chunks': chunks + 1,
-            'data': 'procedural meshes (pose_tracker.synth), no YCB objects',
-            'val': val, 'params': n_params}
-    save_refiner(model.to(memory_format=torch.contiguous_format), weights, meta, half=True)
-    summary = {'event': 'end', 'reason': reason, 'step': step, 'weights': str(weights),
-               'weights_mb': round(weights.stat().st_size / 2 ** 20, 2),
-               'wall_s': round(time.time() - _T_START, 1), **val}
-    log(**summary)
-    return summary
+    def _calibrate(self) -> None:
+        """Without --steps: time steps 10..10+calib-steps and set the horizon from them."""
+        args, done = self.args, self.step - self.start_step
+        if self.horizon.total is not None:
+            return
+        if done == 10:
+            if self.cuda:
+                torch.cuda.synchronize()
+            self.calib_t0 = time.time()
+        if self.calib_t0 is None or done != 10 + args.calib_steps:
+            return
+        if self.cuda:
+            torch.cuda.synchronize()
+        per_step = (time.time() - self.calib_t0) / args.calib_steps
+        total_min = args.total_minutes or args.minutes
+        n_chunks = max(1, math.ceil(total_min / args.minutes - 1e-6))
+        setup_s = (self.t_begin - _T_START) + (self.calib_t0 - self.t_begin)
+        overhead = setup_s - 10 * per_step + 25.0
+        usable = total_min * 60.0 - n_chunks * overhead
+        self.horizon.total = max(self.step + 1, int(0.95 * usable / per_step))
+        self.log(event='horizon', total_steps=self.horizon.total, sec_per_step=round(per_step, 4),
+                 chunks_planned=n_chunks, overhead_s=round(overhead, 1))
+
+    def _log_train(self, meter: _Meter, batch) -> None:
+        """Log the interval's mean losses and speed, then start a new interval."""
+        args = self.args
+        vals = (meter.acc / max(meter.n, 1)).tolist()
+        self.log(event='train', step=self.step, loss=round(vals[0], 5),
+                 loss_t=round(vals[1], 5), loss_r=round(vals[2], 5),
+                 lr=float(self.sched.get_last_lr()[0]),
+                 data_ms=round(1000 * meter.data_s / max(meter.n, 1), 1),
+                 step_ms=round(1000 * meter.mean_step_s(), 1),
+                 samples_per_s=round(meter.n * args.batch / max(time.time() - meter.t_log, 1e-9),
+                                     1),
+                 fingerprint=batch.fingerprint() if args.log_every == 1 else None,
+                 steps_run=self.step - self.start_step)
+        meter.reset()
+
+    def train(self) -> str:
+        """Run steps until the horizon, --stop-at or the time limit; return the reason."""
+        args = self.args
+        self.model.train()
+        self.skipped, self.calib_t0 = 0, None
+        meter = _Meter(self.device)
+        last_ckpt, step_time_est = time.time(), 0.0
+        while True:
+            reason = self._stop_reason(step_time_est)
+            if reason is not None:
+                return reason
+            batch = self._train_step(meter)
+            if batch is None:
+                continue
+            self._calibrate()
+            if self.step % args.log_every == 0 or self.step == args.stop_at:
+                step_time_est = max(step_time_est, meter.mean_step_s())
+                self._log_train(meter, batch)
+            if time.time() - last_ckpt > args.ckpt_minutes * 60.0:
+                self.checkpoint('periodic')
+                last_ckpt = time.time()
+
+    # ------------------------------------------------------------------ outputs
+    def checkpoint(self, reason: str) -> dict:
+        """Validate, write a checkpoint of the current step; return the validation errors."""
+        args, step = self.args, self.step
+        val = validate(self.model, self.val_batches, self.cuda) if self.val_batches else {}
+        moments = torch.bfloat16 if args.ckpt_moments == 'bf16' else torch.float32
+        save_checkpoint({'model': self.model.state_dict(),
+                         'optimizer': _compact_optimizer_state(self.opt.state_dict(), moments),
+                         'scheduler': self.sched.state_dict(), 'step': step,
+                         'total_steps': self.horizon.total, 'rng': _rng_states(),
+                         'train_seconds': self.train_seconds, 'chunks': self.chunks + 1,
+                         'width': args.width, 'seed': args.seed, 'args': vars(args),
+                         'arch': self.model.arch, 'pair_config': asdict(self.cfg), 'val': val},
+                        self.out, f'{step:07d}', args.shard_mb)
+        self.log(event='checkpoint', reason=reason, step=step, **val)
+        return val
+
+    def export(self, reason: str, val: dict) -> dict:
+        """Write ``refiner_<width>.pt`` (half precision) and log and return the end summary."""
+        from pose_tracker.network.checkpoint import save_refiner
+
+        args, step = self.args, self.step
+        weights = self.out / f'refiner_{args.width}.pt'
+        meta = {'trained_by': 'pose_tracker.tools.train', 'steps': step,
+                'total_steps': self.horizon.total, 'seed': args.seed, 'batch': args.batch,
+                'lr': args.lr, 'width': args.width,
+                'train_seconds': round(self.train_seconds, 1), 'chunks': self.chunks + 1,
+                'data': 'procedural meshes (pose_tracker.synth), no YCB objects',
+                'val': val, 'params': self.n_params}
+        save_refiner(self.model.to(memory_format=torch.contiguous_format), weights, meta,
+                     half=True)
+        summary = {'event': 'end', 'reason': reason, 'step': step, 'weights': str(weights),
+                   'weights_mb': round(weights.stat().st_size / 2 ** 20, 2),
+                   'wall_s': round(time.time() - _T_START, 1), **val}
+        self.log(**summary)
+        return summary
+
+
+def main(argv=None) -> dict:
+    """Run one training chunk; return a summary dict (also logged)."""
+    run = _TrainingRun(build_parser().parse_args(argv))
+    reason = run.train()
+    return run.export(reason, run.checkpoint(reason))
 
 
 if __name__ == '__main__':
