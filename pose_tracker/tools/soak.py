@@ -199,105 +199,153 @@ def _network(spec: str) -> RefineNet:
     return load_refiner(spec)
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Run the soak described by parsed `args`; return the report (see the module docstring)."""
-    torch.manual_seed(args.seed)
-    if args.mesh:
-        mesh = load_mesh(args.mesh)
-    else:
-        mesh = ellipsoid_mesh(args.faces)
-    device = torch.device(args.device)
-    K = default_camera(args.size, pixel_centred=True)
-    tracker = Tracker(mesh, K, args.size, weights=_network(args.net), device=args.device,
-                      **refinement_kwargs(args), use_cuda_graph=not args.no_graph)
-    captures_at_start = tracker.captures
-    stream = make_stream(tracker.renderer, mesh, K, args.size, args.pool, args.seed)
-    tracker.reset(stream.poses[0])
+class MemorySamples:
+    """Host RSS and CUDA allocator bytes sampled at frame indices."""
 
-    frames, rss, alloc, reserved = [], [], [], []
-    step_ms, wall_ms, quality = [], [], []
-    nonfinite = 0
-    rss_source = host_rss_bytes()[1]
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.frames: List[int] = []
+        self.rss: List[Optional[int]] = []
+        self.alloc: List[Optional[int]] = []
+        self.reserved: List[Optional[int]] = []
+
+    def sample(self, frame: int) -> None:
+        """Record the memory now, as seen before frame `frame`."""
+        self.frames.append(frame)
+        self.rss.append(host_rss_bytes()[0])
+        a, r = gpu_memory_bytes(self.device)
+        self.alloc.append(a)
+        self.reserved.append(r)
+
+    def table(self) -> list:
+        """Return [[frame, rss, allocated, reserved], ...] (bytes, None where unknown)."""
+        return [[f, s, a, r] for f, s, a, r in zip(self.frames, self.rss, self.alloc,
+                                                   self.reserved)]
+
+
+@dataclass
+class Tracked:
+    """Per-frame results of a soak: step and wall times (ms), quality, non-finite count."""
+
+    step_ms: List[float]
+    wall_ms: List[float]
+    quality: List[float]
+    nonfinite: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+
+
+def _stage_frame(tracker: Tracker, stream: Stream, i: int, gap: bool) -> None:
+    """Copy frame `i` of the stream (or the empty scene during a gap) into the staging."""
+    if gap:
+        np.copyto(tracker.staging.rgb, stream.empty_rgb)
+        np.copyto(tracker.staging.depth, stream.empty_depth)
+    else:
+        k = stream.index(i)
+        np.copyto(tracker.staging.rgb, stream.rgb[k])
+        np.copyto(tracker.staging.depth, stream.depth[k])
+
+
+def track_stream(args: argparse.Namespace, tracker: Tracker, stream: Stream,
+                 memory: MemorySamples) -> Tracked:
+    """Track `args.frames` frames (gaps, re-initialisation, memory samples, time limit)."""
+    out = Tracked([], [], [])
     t_start = time.perf_counter()
-    n_done = 0
     gap_left = 0
     for i in range(args.frames):
         if args.sample_every > 0 and i % args.sample_every == 0:
-            frames.append(i)
-            rss.append(host_rss_bytes()[0])
-            a, r = gpu_memory_bytes(device)
-            alloc.append(a)
-            reserved.append(r)
+            memory.sample(i)
         if args.gap_every > 0 and i > 0 and i % args.gap_every == 0:
             gap_left = args.gap_frames
         t0 = time.perf_counter()
-        if gap_left > 0:
-            np.copyto(tracker.staging.rgb, stream.empty_rgb)
-            np.copyto(tracker.staging.depth, stream.empty_depth)
-        else:
-            k = stream.index(i)
-            np.copyto(tracker.staging.rgb, stream.rgb[k])
-            np.copyto(tracker.staging.depth, stream.depth[k])
+        _stage_frame(tracker, stream, i, gap_left > 0)
         result = tracker.track_staged()
-        wall_ms.append((time.perf_counter() - t0) * 1e3)
-        step_ms.append(result.ms)
-        quality.append(result.quality)
+        out.wall_ms.append((time.perf_counter() - t0) * 1e3)
+        out.step_ms.append(result.ms)
+        out.quality.append(result.quality)
         if not np.all(np.isfinite(result.pose)):
-            nonfinite += 1
+            out.nonfinite += 1
         if gap_left > 0:
             gap_left -= 1
             if gap_left == 0:  # the object is back: re-initialise, as a new initial pose would
                 tracker.reset(stream.poses[stream.index(i + 1)])
-        n_done = i + 1
+        out.frames = i + 1
         elapsed = time.perf_counter() - t_start
-        if not args.quiet and n_done % max(args.sample_every * 10, 1) == 0:
-            print(f"frame {n_done}: {1e3 * elapsed / n_done:.1f} ms/frame, "
-                  f"rss {rss[-1] / MB if rss[-1] else float('nan'):.1f} MB", file=sys.stderr)
+        if not args.quiet and out.frames % max(args.sample_every * 10, 1) == 0:
+            rss = memory.rss[-1]
+            print(f"frame {out.frames}: {1e3 * elapsed / out.frames:.1f} ms/frame, "
+                  f"rss {rss / MB if rss else float('nan'):.1f} MB", file=sys.stderr)
         if args.max_seconds and elapsed > args.max_seconds:
             break
-    frames.append(n_done)
-    rss.append(host_rss_bytes()[0])
-    a, r = gpu_memory_bytes(device)
-    alloc.append(a)
-    reserved.append(r)
-    elapsed = time.perf_counter() - t_start
+    memory.sample(out.frames)
+    out.seconds = time.perf_counter() - t_start
+    return out
 
-    warmup = min(args.warmup, max(n_done - 1, 0))
+
+def failures(report: dict, args: argparse.Namespace) -> List[str]:
+    """Return the failed checks of a report (memory growth, graph re-capture)."""
+    out = []
+    host = report["host_rss"]
+    if host and host["growth_mb"] > args.host_tolerance_mb:
+        out.append(f"host RSS grew {host['growth_mb']:.1f} MB after warm-up "
+                   f"(> {args.host_tolerance_mb:g} MB)")
+    for key in ("gpu_allocated", "gpu_reserved"):
+        g = report[key]
+        if g and g["growth_mb"] > args.gpu_tolerance_mb:
+            out.append(f"CUDA {key[4:]} memory grew {g['growth_mb']:.3f} MB after warm-up "
+                       f"(> {args.gpu_tolerance_mb:g} MB)")
+    if report["captures"] != report["captures_at_start"]:
+        out.append(f"the CUDA graph was re-captured ({report['captures_at_start']} -> "
+                   f"{report['captures']} captures)")
+    return out
+
+
+def make_report(args: argparse.Namespace, mesh: Mesh, tracker: Tracker, captures_at_start: int,
+                tracked: Tracked, memory: MemorySamples, rss_source: str) -> dict:
+    """Assemble the report of a finished soak (see the module docstring), checks included."""
+    device = torch.device(args.device)
+    warmup = min(args.warmup, max(tracked.frames - 1, 0))
+    rss = memory.rss
     report = {
-        "frames": n_done, "requested_frames": args.frames, "truncated": n_done < args.frames,
-        "seconds": elapsed, "device": str(device),
+        "frames": tracked.frames, "requested_frames": args.frames,
+        "truncated": tracked.frames < args.frames, "seconds": tracked.seconds,
+        "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
         "size": list(args.size), "mesh": args.mesh or f"ellipsoid ({len(mesh.faces)} faces)",
         "network": args.net, "refinement": refinement_kwargs(args),
         "use_cuda_graph": tracker.use_cuda_graph,
         "captures_at_start": captures_at_start, "captures": tracker.captures,
-        "warmup": warmup, "ms_median": float(np.median(step_ms)),
-        "ms_p99": float(np.percentile(step_ms, 99)), "wall_ms_median": float(np.median(wall_ms)),
-        "quality_median": float(np.median(quality)), "nonfinite_poses": nonfinite,
-        "rss_source": rss_source,
-        "host_rss": growth(frames, rss, warmup),
-        "gpu_allocated": growth(frames, alloc, warmup),
-        "gpu_reserved": growth(frames, reserved, warmup),
+        "warmup": warmup, "ms_median": float(np.median(tracked.step_ms)),
+        "ms_p99": float(np.percentile(tracked.step_ms, 99)),
+        "wall_ms_median": float(np.median(tracked.wall_ms)),
+        "quality_median": float(np.median(tracked.quality)),
+        "nonfinite_poses": tracked.nonfinite, "rss_source": rss_source,
+        "host_rss": growth(memory.frames, rss, warmup),
+        "gpu_allocated": growth(memory.frames, memory.alloc, warmup),
+        "gpu_reserved": growth(memory.frames, memory.reserved, warmup),
         "first_rss_mb": rss[0] / MB if rss[0] is not None else None,
-        "samples": [[f, s, a, r] for f, s, a, r in zip(frames, rss, alloc, reserved)],
+        "samples": memory.table(),
     }
-    failures = []
-    host = report["host_rss"]
-    if host and host["growth_mb"] > args.host_tolerance_mb:
-        failures.append(f"host RSS grew {host['growth_mb']:.1f} MB after warm-up "
-                        f"(> {args.host_tolerance_mb:g} MB)")
-    for key in ("gpu_allocated", "gpu_reserved"):
-        g = report[key]
-        if g and g["growth_mb"] > args.gpu_tolerance_mb:
-            failures.append(f"CUDA {key[4:]} memory grew {g['growth_mb']:.3f} MB after warm-up "
-                            f"(> {args.gpu_tolerance_mb:g} MB)")
-    if tracker.captures != captures_at_start:
-        failures.append(f"the CUDA graph was re-captured ({captures_at_start} -> "
-                        f"{tracker.captures} captures)")
-    report["failures"] = failures
-    report["ok"] = not failures
+    report["failures"] = failures(report, args)
+    report["ok"] = not report["failures"]
     return report
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the soak described by parsed `args`; return the report (see the module docstring)."""
+    torch.manual_seed(args.seed)
+    mesh = load_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
+    K = default_camera(args.size, pixel_centred=True)
+    tracker = Tracker(mesh, K, args.size, weights=_network(args.net), device=args.device,
+                      **refinement_kwargs(args), use_cuda_graph=not args.no_graph)
+    captures_at_start = tracker.captures
+    stream = make_stream(tracker.renderer, mesh, K, args.size, args.pool, args.seed)
+    tracker.reset(stream.poses[0])
+    memory = MemorySamples(torch.device(args.device))
+    rss_source = host_rss_bytes()[1]
+    tracked = track_stream(args, tracker, stream, memory)
+    return make_report(args, mesh, tracker, captures_at_start, tracked, memory, rss_source)
 
 
 def format_report(r: dict) -> str:
