@@ -22,6 +22,7 @@ no frame is dropped (``--rate`` overrides this).
 """
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
@@ -252,6 +253,83 @@ def _stop_process(proc: Optional[subprocess.Popen], timeout_s: float = 15.0) -> 
         proc.wait()
 
 
+def node_command(mesh: Path, device: str, init_pose: Optional[np.ndarray], weights: str = "",
+                 refinement: Optional[dict] = None,
+                 extra_node_params: SequenceT[str] = ()) -> List[str]:
+    """
+    Return the node's command line: the demo's parameters and the bag's topics remapped.
+
+    `init_pose` (4,4) object -> camera, metres, becomes ``initial_pose``; None leaves the node
+    to register the object from the bag's mask (``~/mask`` remapped to the bag's mask topic).
+    """
+    from pose_tracker.ros.tools.bag_io import MASK_TOPIC
+
+    cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
+           "--params-file", str(REPO / "config" / "tracker.yaml"),
+           "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
+           # The uncompiled graph keeps up with 30 Hz (docs/timings.md) and
+           # starts in seconds; the node's default compile takes minutes on a cold cache.
+           "-p", "compile:=none",
+           "-r", "rgb/image_raw:=/camera/color/image_raw",
+           "-r", "depth/image_raw:=/camera/depth/image_raw",
+           "-r", "rgb/camera_info:=/camera/color/camera_info",
+           "-r", f"~/mask:={MASK_TOPIC}"]
+    if init_pose is not None:
+        cmd += ["-p", f"initial_pose:={pose_param(init_pose)}"]
+    if weights:  # rcl refuses an empty override ("-p weights_path:="); "" = shipped weights
+        cmd += ["-p", f"weights_path:={weights}"]
+    if refinement:
+        extra_node_params = list(refinement_node_params(refinement)) + list(extra_node_params)
+    for p in extra_node_params:
+        cmd += ["-p", p]
+    return cmd
+
+
+def player_command(bag: Path, rate: float, device: str, hold_for_first_pose: bool) -> List[str]:
+    """Return the player's command line: `bag` restamped at speed `rate`, after the node."""
+    cmd = [sys.executable, "-m", "pose_tracker.ros.tools.player", str(bag), "--restamp",
+           "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0",
+           # The node builds (on CUDA: captures) its tracker from camera_info; let it.
+           "--prime", "5.0" if device == "cuda" else "1.0"]
+    if hold_for_first_pose:
+        # Registration of the first frame takes minutes on a CPU: hold the rest until it is done.
+        cmd += ["--hold-after-first", "/pose_tracker/pose", "--hold-timeout", "900"]
+    return cmd
+
+
+def _discover_like(env: Dict[str, str]) -> None:
+    """Give this process (the listener) the children's discovery settings unless it has its own."""
+    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION",
+                "FASTRTPS_DEFAULT_PROFILES_FILE"):
+        if key in env:
+            os.environ.setdefault(key, env[key])
+
+
+def _wait_for_player(node, player, listener, n_frames: int, timeout_s: float, out: Path,
+                     log) -> None:
+    """Wait until the player exits; raise if it runs past `timeout_s` or the node dies."""
+    t_start = time.time()
+    while player.poll() is None:
+        if time.time() - t_start > timeout_s:
+            raise TimeoutError(f"player did not finish in {timeout_s:.0f} s")
+        if node.poll() is not None:
+            raise RuntimeError(f"node exited with {node.returncode}; see {out / 'node.log'}")
+        log(f"      {len(listener.poses)}/{n_frames} poses received", end="\r")
+        time.sleep(0.5)
+
+
+def _wait_for_last_poses(node, listener, n_frames: int, settle_s: float) -> None:
+    """Let the node finish the frames still queued: wait while poses keep coming."""
+    last_n, last_t = len(listener.poses), time.time()
+    while len(listener.poses) < n_frames and time.time() - last_t < settle_s:
+        if node.poll() is not None:
+            break
+        time.sleep(0.1)
+        if len(listener.poses) != last_n:
+            last_n, last_t = len(listener.poses), time.time()
+    time.sleep(0.5)  # TF follows each pose
+
+
 def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frames: int,
                  rate: float, device: str, out: Path, weights: str = "",
                  refinement: Optional[dict] = None, timeout_s: float = 600.0,
@@ -285,39 +363,11 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
     """
     domain = domain_id if domain_id is not None else 100 + os.getpid() % 100
     env = child_env(domain)
-    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION",
-                "FASTRTPS_DEFAULT_PROFILES_FILE"):
-        # The listener (this process) must discover like the children do.
-        if key in env:
-            os.environ.setdefault(key, env[key])
-    from pose_tracker.ros.tools.bag_io import MASK_TOPIC
-
-    node_cmd = [sys.executable, "-m", "pose_tracker.ros.node", "--ros-args",
-                "--params-file", str(REPO / "config" / "tracker.yaml"),
-                "-p", f"mesh_path:={mesh}", "-p", f"device:={device}",
-                # The uncompiled graph keeps up with 30 Hz (docs/timings.md) and
-                # starts in seconds; the node's default compile takes minutes on a cold cache.
-                "-p", "compile:=none",
-                "-r", "rgb/image_raw:=/camera/color/image_raw",
-                "-r", "depth/image_raw:=/camera/depth/image_raw",
-                "-r", "rgb/camera_info:=/camera/color/camera_info",
-                "-r", f"~/mask:={MASK_TOPIC}"]
-    if init_pose is not None:
-        node_cmd += ["-p", f"initial_pose:={pose_param(init_pose)}"]
-    if weights:  # rcl refuses an empty override ("-p weights_path:="); "" = shipped weights
-        node_cmd += ["-p", f"weights_path:={weights}"]
-    if refinement:
-        extra_node_params = list(refinement_node_params(refinement)) + list(extra_node_params)
-    for p in extra_node_params:
-        node_cmd += ["-p", p]
-    player_cmd = [sys.executable, "-m", "pose_tracker.ros.tools.player", str(bag), "--restamp",
-                  "--rate", f"{rate}", "--wait-for-subscribers", "120", "--start-delay", "1.0",
-                  # The node builds (on CUDA: captures) its tracker from camera_info; let it.
-                  "--prime", "5.0" if device == "cuda" else "1.0"]
+    _discover_like(env)
+    node_cmd = node_command(mesh, device, init_pose, weights, refinement, extra_node_params)
+    player_cmd = player_command(bag, rate, device, hold_for_first_pose=init_pose is None)
     if init_pose is None:
-        # Registration of the first frame takes minutes on a CPU: hold the rest until it is done.
-        player_cmd += ["--hold-after-first", "/pose_tracker/pose", "--hold-timeout", "900"]
-        timeout_s += 900.0
+        timeout_s += 900.0  # the player's --hold-timeout
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     listener = Listener(domain)
@@ -331,23 +381,8 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
             player = subprocess.Popen(player_cmd, env=env, stdout=player_log,
                                       stderr=subprocess.STDOUT)
             t_start = time.time()
-            while player.poll() is None:
-                if time.time() - t_start > timeout_s:
-                    raise TimeoutError(f"player did not finish in {timeout_s:.0f} s")
-                if node.poll() is not None:
-                    raise RuntimeError(f"node exited with {node.returncode}; see "
-                                       f"{out / 'node.log'}")
-                log(f"      {len(listener.poses)}/{n_frames} poses received", end="\r")
-                time.sleep(0.5)
-            # Let the node finish the frames still queued: wait while poses keep coming.
-            last_n, last_t = len(listener.poses), time.time()
-            while len(listener.poses) < n_frames and time.time() - last_t < settle_s:
-                if node.poll() is not None:
-                    break
-                time.sleep(0.1)
-                if len(listener.poses) != last_n:
-                    last_n, last_t = len(listener.poses), time.time()
-            time.sleep(0.5)  # TF follows each pose
+            _wait_for_player(node, player, listener, n_frames, timeout_s, out, log)
+            _wait_for_last_poses(node, listener, n_frames, settle_s)
             wall = time.time() - t_start
         finally:
             _stop_process(player)
@@ -445,19 +480,16 @@ def draw_overlay(rgb: np.ndarray, K: np.ndarray, pts: np.ndarray, est: Optional[
     return draw_estimate_and_gt(rgb, K, pts, faces, est, gt, label)
 
 
-def write_outputs(out: Path, summary: dict, frames, K, pts, log=print, mesh=None) -> None:
+def write_overlays(out: Path, summary: dict, frames, K, pts, mesh=None) -> None:
     """
-    Write report.json, report.md and the overlay pictures into `out`.
+    Write overlay_first.png, overlay_last.png and overlay.gif into `out`.
 
-    `pts` (N,3) model points, metres, object frame; `mesh` optional (vertices (V,3), faces
-    (F,3)) in the same frame, outlined in the overlays (else the points' convex hull).
+    Each frame shows the ground truth and the received estimate (`draw_overlay`) with its
+    errors; `pts` (N,3) model points, metres, object frame; `mesh` optional (vertices (V,3),
+    faces (F,3)) for silhouette outlines.
     """
     from PIL import Image
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "report.json", "w") as f:
-        json.dump(summary, f, indent=1, default=float)
     by_frame = {e["frame"]: e for e in summary["per_frame"] if e["frame"] is not None}
     vertices, faces = (pts, None) if mesh is None else mesh
     pics = []
@@ -476,6 +508,9 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print, mesh=None
         small[0].save(out / "overlay.gif", save_all=True, append_images=small[1:],
                       duration=int(1000 / BAG_FPS * 2), loop=0)
 
+
+def report_markdown(summary: dict) -> str:
+    """Return report.md: settings, accuracy, rate and latency, then a per-frame table."""
     def mm(v):
         return "n/a" if v is None else f"{1000 * v:.2f} mm"
 
@@ -526,7 +561,22 @@ def write_outputs(out: Path, summary: dict, frames, K, pts, log=print, mesh=None
             lines.append(f"| {e['frame']} | {1000 * e['add_m']:.2f} | {1000 * e['adds_m']:.2f} | "
                          f"{1000 * e['t_err_m']:.2f} | {e['r_err_deg']:.2f} | "
                          f"{e['latency_ms']:.0f} |")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, summary: dict, frames, K, pts, log=print, mesh=None) -> None:
+    """
+    Write report.json, report.md and the overlay pictures into `out`.
+
+    `pts` (N,3) model points, metres, object frame; `mesh` optional (vertices (V,3), faces
+    (F,3)) in the same frame, outlined in the overlays (else the points' convex hull).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "report.json", "w") as f:
+        json.dump(summary, f, indent=1, default=float)
+    write_overlays(out, summary, frames, K, pts, mesh)
+    (out / "report.md").write_text(report_markdown(summary))
     log(f"      wrote {out / 'report.md'}, report.json, overlay_first.png, overlay_last.png, "
         "overlay.gif")
 
@@ -564,80 +614,74 @@ def default_settings(cuda: bool) -> Tuple[int, Tuple[int, int]]:
     return (150, (480, 640)) if cuda else (30, (480, 640))
 
 
-def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path = DEFAULT_OUT,
-             device: str = "auto", rate: Optional[float] = None, seed: int = 1000,
-             weights: str = "", refinement: Optional[dict] = None,
-             image_size: Optional[SequenceT[int]] = None,
-             quiet: bool = False, init: str = "gt") -> dict:
-    """Prepare data, run the pipeline, evaluate and write outputs; returns the summary.
+@dataclass
+class DemoData:
+    """A demo's input: the sequence, its frames, mesh and model points.
 
-    ``init``: "register" (the node registers the object on the first frame from the bag's mask)
-    or "gt" (the node starts from the first frame's ground-truth pose).
+    Attributes:
+        seq_dir: sequence folder (YCBInEOAT layout).
+        seq: the loaded `pose_tracker.data.sequence.Sequence` (intrinsics, image size).
+        frames: the frames played (RGB, depth, ground truth).
+        mesh: mesh file the node loads.
+        pts: (N,3) model points for the errors, metres, object frame.
+        symmetric: the object is symmetric (judged by ADD-S, rotation not checked).
     """
-    import torch
 
+    seq_dir: Path
+    seq: object
+    frames: list
+    mesh: Path
+    pts: np.ndarray
+    symmetric: bool
+
+
+def load_source(source: str, out: Path, frames: int, seed: int, dev: str,
+                image_size: Tuple[int, int], log=print) -> DemoData:
+    """Step 1: render (or reuse) the synthetic sequence, or open the YCB-Video clip."""
     from pose_tracker.data.sequence import find_mesh, load_model_points
     from pose_tracker.metrics import YCBV_SYMMETRIC
-    from pose_tracker.ros.tools.bag_io import DEFAULT_FRAME_ID
-    from pose_tracker.ros.markers import load_display_mesh
 
-    def log(*a, **k):
-        if not quiet:
-            print(*a, **k, flush=True)
-
-    t0 = time.time()
-    out = Path(out)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda but torch sees no CUDA device")
-    cuda = torch.cuda.is_available() and device in ("auto", "cuda")
-    dev = "cuda" if cuda else "cpu"
-    n_default, size_default = default_settings(cuda)
-    frames = int(frames or n_default)
-    image_size = tuple(image_size or size_default)
     if source == "synthetic":
         log(f"[1/5] synthetic sequence: {frames} frames {image_size[1]}x{image_size[0]}, seed "
             f"{seed} (rendered on {dev}; cached in {out}) ...")
         seq_dir = prepare_synthetic(out, frames, seed, dev, image_size, log)
         seq, fr = sequence_frames(seq_dir, None, frames)
-        mesh = seq_dir / "mesh.obj"
-        pts = load_model_points(seq_dir / "points.xyz")
-        symmetric = False  # the procedural objects are asymmetric
-    elif source == "ycbv":
+        # the procedural objects are asymmetric
+        return DemoData(seq_dir, seq, fr, seq_dir / "mesh.obj",
+                        load_model_points(seq_dir / "points.xyz"), False)
+    if source == "ycbv":
         obj = "005_tomato_soup_can"
         seq_dir = YCBV_ROOT / "sequences" / "0003"
         log(f"[1/5] real YCB-Video clip {seq_dir} ({obj}) ...")
         seq, fr = sequence_frames(seq_dir, obj, frames)
-        mesh = find_mesh(YCBV_ROOT, obj)
-        pts = load_model_points(YCBV_ROOT / "models" / obj / "points.xyz")
-        symmetric = obj in YCBV_SYMMETRIC
-    else:
-        raise ValueError(f"unknown source {source!r}")
-    bag = out / f"bag_{seq_dir.name}_{len(fr)}f_mask"
-    log(f"[2/5] rosbag2 (mcap, {BAG_FPS:g} Hz stamps): {bag} ...")
-    prepare_bag(fr, seq.K, bag)
-    step_s = None
+        return DemoData(seq_dir, seq, fr, find_mesh(YCBV_ROOT, obj),
+                        load_model_points(YCBV_ROOT / "models" / obj / "points.xyz"),
+                        obj in YCBV_SYMMETRIC)
+    raise ValueError(f"unknown source {source!r}")
+
+
+def choose_rate(rate: Optional[float], cuda: bool, data: DemoData, dev: str, weights: str,
+                refinement: Optional[dict], log=print) -> Tuple[float, Optional[float]]:
+    """Step 3: the playback speed; on a CPU measured so that no frame is dropped.
+
+    Returns:
+        (rate, measured tracker step in seconds or None).
+    """
     if rate is None and cuda:
-        rate = 1.0
-    elif rate is None:
-        step_s = measure_step_s(mesh, seq.K, seq.image_size, fr[0], dev, weights, refinement)
-        rate = playback_rate(step_s)
-        log(f"[3/5] CPU tracker step here: {1000 * step_s:.0f} ms -> playing at x{rate:.3f} "
-            f"({BAG_FPS * rate:.2f} frames/s) so that no frame is dropped")
-    else:
+        return 1.0, None
+    if rate is not None:
         log(f"[3/5] playback rate x{rate} (given)")
-    if init not in ("register", "gt"):
-        raise ValueError(f"init must be 'register' or 'gt', got {init!r}")
-    log(f"[4/5] node + player processes over DDS (device={dev}; first pose: "
-        f"{'registered from the mask' if init == 'register' else 'ground truth'}) ...")
-    records = run_pipeline(bag, mesh, fr[0].gt_pose if init == "gt" else None, len(fr), rate,
-                           dev, out, weights=weights, refinement=refinement, log=log)
-    summary = evaluate_records(records, fr, pts, DEFAULT_FRAME_ID, symmetric=symmetric)
-    summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
-                   sequence=str(seq_dir), mesh=str(mesh), refinement=refinement, init=init,
-                   image_size=list(seq.image_size),
-                   node_returncode=records["node_returncode"],
-                   player_returncode=records["player_returncode"],
-                   pipeline_wall_s=records["wall_s"])
+        return rate, None
+    step_s = measure_step_s(data.mesh, data.seq.K, data.seq.image_size, data.frames[0], dev,
+                            weights, refinement)
+    rate = playback_rate(step_s)
+    log(f"[3/5] CPU tracker step here: {1000 * step_s:.0f} ms -> playing at x{rate:.3f} "
+        f"({BAG_FPS * rate:.2f} frames/s) so that no frame is dropped")
+    return rate, step_s
+
+
+def log_results(summary: dict, log=print) -> None:
+    """Step 5: print the per-frame errors, the summary and the checks."""
     log("[5/5] results (error against ground truth; latency = image stamp -> pose received)")
     for e in summary["per_frame"]:
         if e["frame"] is None or "adds_m" not in e:
@@ -658,12 +702,61 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
         f"{rot['r_err_mean_deg']:.2f} deg, last {rot['r_err_last_deg']:.2f} deg, above "
         f"{MAX_ROT_ERR_DEG:g} deg on {100 * rot['r_err_above_threshold_fraction']:.1f}% of "
         "posed frames")
-    summary["checks"] = checks(summary)
     for name, ok in summary["checks"].items():
         log(f"      [{'PASS' if ok else 'FAIL'}] {name}")
+
+
+def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path = DEFAULT_OUT,
+             device: str = "auto", rate: Optional[float] = None, seed: int = 1000,
+             weights: str = "", refinement: Optional[dict] = None,
+             image_size: Optional[SequenceT[int]] = None,
+             quiet: bool = False, init: str = "gt") -> dict:
+    """Prepare data, run the pipeline, evaluate and write outputs; returns the summary.
+
+    ``init``: "register" (the node registers the object on the first frame from the bag's mask)
+    or "gt" (the node starts from the first frame's ground-truth pose).
+    """
+    import torch
+
+    from pose_tracker.ros.tools.bag_io import DEFAULT_FRAME_ID
+    from pose_tracker.ros.markers import load_display_mesh
+
+    def log(*a, **k):
+        if not quiet:
+            print(*a, **k, flush=True)
+
+    t0 = time.time()
+    out = Path(out)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda but torch sees no CUDA device")
+    cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    dev = "cuda" if cuda else "cpu"
+    n_default, size_default = default_settings(cuda)
+    data = load_source(source, out, int(frames or n_default), seed, dev,
+                       tuple(image_size or size_default), log)
+    fr, seq = data.frames, data.seq
+    bag = out / f"bag_{data.seq_dir.name}_{len(fr)}f_mask"
+    log(f"[2/5] rosbag2 (mcap, {BAG_FPS:g} Hz stamps): {bag} ...")
+    prepare_bag(fr, seq.K, bag)
+    rate, step_s = choose_rate(rate, cuda, data, dev, weights, refinement, log)
+    if init not in ("register", "gt"):
+        raise ValueError(f"init must be 'register' or 'gt', got {init!r}")
+    log(f"[4/5] node + player processes over DDS (device={dev}; first pose: "
+        f"{'registered from the mask' if init == 'register' else 'ground truth'}) ...")
+    records = run_pipeline(bag, data.mesh, fr[0].gt_pose if init == "gt" else None, len(fr),
+                           rate, dev, out, weights=weights, refinement=refinement, log=log)
+    summary = evaluate_records(records, fr, data.pts, DEFAULT_FRAME_ID, symmetric=data.symmetric)
+    summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
+                   sequence=str(data.seq_dir), mesh=str(data.mesh), refinement=refinement,
+                   init=init, image_size=list(seq.image_size),
+                   node_returncode=records["node_returncode"],
+                   player_returncode=records["player_returncode"],
+                   pipeline_wall_s=records["wall_s"])
+    summary["checks"] = checks(summary)
+    log_results(summary, log)
     summary["total_wall_s"] = time.time() - t0
-    display = load_display_mesh(str(mesh))
-    write_outputs(out, summary, fr, seq.K, pts, log, (display.vertices, display.faces))
+    display = load_display_mesh(str(data.mesh))
+    write_outputs(out, summary, fr, seq.K, data.pts, log, (display.vertices, display.faces))
     log(f"      done in {summary['total_wall_s']:.0f} s")
     return summary
 
