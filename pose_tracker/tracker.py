@@ -23,6 +23,7 @@ import torch
 from pose_tracker.compile_cache import enable_persistent_compile_cache
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
+from pose_tracker.geometry.pinhole import validate_intrinsics
 from pose_tracker.mesh import Mesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet, inference_copy
@@ -179,13 +180,12 @@ class Tracker:
 
     def set_camera(self, K, image_size: Tuple[int, int]) -> None:
         """Set intrinsics and image size; rebuild buffers and re-capture when they change."""
-        K = np.asarray(K, dtype=np.float64).reshape(3, 3)
         H, W = int(image_size[0]), int(image_size[1])
         if H <= 0 or W <= 0:
             raise FrameError(f"image size must be positive, got {H}x{W}")
-        if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise FrameError(f"invalid camera intrinsics K={K.tolist()}: focal lengths must be "
-                             "positive and finite (an uncalibrated camera_info has K all zero)")
+        # No image size: a K adjusted for a camera_info ROI may have its principal point far
+        # outside the (small) published image.
+        K = validate_intrinsics(K)
         same = (getattr(self, "_size", None) == (H, W) and
                 np.array_equal(getattr(self, "_K_np", None), K))
         if same:

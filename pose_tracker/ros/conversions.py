@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
+from pose_tracker.geometry.pinhole import validate_intrinsics
 
 #: Colour encodings: bytes per pixel and, per output RGB channel, the source channel index.
 COLOR_ENCODINGS = {
@@ -289,22 +290,15 @@ def camera_info_to_k(msg) -> Tuple[np.ndarray, Tuple[int, int]]:
     Raises
     ------
     CameraInfoError
-        uncalibrated (`k[0] == 0`), non-finite or malformed K, or zero size.
+        K or size refused by `pose_tracker.geometry.pinhole.validate_intrinsics`
+        (uncalibrated K all zero, non-finite or malformed K, non-positive size).
 
     """
-    k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
-    if k.size != 9:
-        raise CameraInfoError(f"camera_info k has {k.size} elements, expected 9")
-    K = k.reshape(3, 3)
-    if K[0, 0] == 0.0:
-        raise CameraInfoError(
-            "camera_info k[0] == 0: the camera is uncalibrated; calibrate it or publish the "
-            "intrinsics (K) in camera_info")
-    if not np.all(np.isfinite(K)) or K[0, 0] < 0 or K[1, 1] <= 0:
-        raise CameraInfoError(f"camera_info K is not a valid intrinsics matrix: {K.tolist()}")
     h, w = int(msg.height), int(msg.width)
-    if h <= 0 or w <= 0:
-        raise CameraInfoError(f"camera_info image size is {w}x{h}: it must be positive")
+    try:
+        K = validate_intrinsics(msg.k, (h, w))
+    except FrameError as e:
+        raise CameraInfoError(f"camera_info: {e}") from None
     return K, (h, w)
 
 
