@@ -8,7 +8,7 @@ import pytest
 import trimesh
 
 from pose_tracker.errors import MeshError, MeshUnitsError
-from pose_tracker.mesh import (load_mesh, mesh_from_trimesh, MeshScaleWarning,
+from pose_tracker.mesh import (load_mesh, mesh_diameter, mesh_from_trimesh, MeshScaleWarning,
                                subdivide_long_edges, suggest_scales)
 
 
@@ -180,3 +180,19 @@ def test_nan_vertex_refused_not_dropped(tmp_path):
                          process=False)
     with pytest.raises(MeshError, match='NaN/Inf'):
         mesh_from_trimesh(tm)
+
+
+def test_mesh_diameter_is_the_exact_farthest_pair():
+    rng = np.random.default_rng(3)
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    clouds = [rng.normal(size=(1500, 3)) * [1.0, 0.3, 0.1],                      # 3D
+              np.c_[rng.uniform(size=(800, 2)), np.zeros(800)],                 # flat
+              np.c_[np.linspace(0, 1, 50), np.zeros(50), np.zeros(50)]]         # collinear
+    for v in clouds:
+        v = v @ R.T + [0.5, -1.0, 2.0]  # tilted, far from the origin
+        brute = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)).max()
+        assert mesh_diameter(v) == pytest.approx(brute, rel=1e-12)
+        # A hull larger than max_points: a lower bound, close to the exact value.
+        assert brute * (1 - 1e-3) <= mesh_diameter(v, max_points=20) <= brute * (1 + 1e-12)
+    assert mesh_diameter(np.array([[0.0, 0, 0], [3, 4, 0], [np.nan, 0, 0]])) == 5.0
+    assert mesh_diameter(np.zeros((5, 3))) == 0.0 and mesh_diameter(np.zeros((0, 3))) == 0.0

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from pose_tracker.geometry.pose import apply_refiner_update, rotation_error_deg
+from pose_tracker.mesh import mesh_diameter
 from pose_tracker.synth import scene
 from pose_tracker.synth.pairs import MeshPool, PairConfig, PairSampler, random_rotations
 from pose_tracker.synth.sensor_noise import (DepthNoise, apply_depth_noise, apply_rgb_noise,
                                              hash_uniform, lattice_scale, make_holes,
                                              pixel_lattice)
-from pose_tracker.synth.shapes import (SHAPE_KINDS, mesh_diameter, random_mesh, random_trimesh,
+from pose_tracker.synth.shapes import (SHAPE_KINDS, random_mesh, random_trimesh,
                                        shape_rng)
 from pose_tracker.synth.textures import random_images, random_textures
 from pose_tracker.synth.trajectories import handheld_trajectory, relative_speeds

@@ -381,8 +381,8 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     `symmetric`, is within `ADD_DIAMETER_FRACTION` of the diameter) and ``symmetric``.
     """
     from pose_tracker import metrics
+    from pose_tracker.mesh import mesh_diameter
     from pose_tracker.tools.eval import frame_errors, rotation_summary
-    from pose_tracker.ros.markers import mesh_diameter
 
     n_images = len(frames)
     gt_by_stamp = records["gt"]
