@@ -4,7 +4,8 @@ Load a CAD mesh, check its units, centre it and subdivide it for the renderer.
 
 The tracker works in the *centred* mesh frame: vertices are shifted so that the axis-aligned
 bounding-box centre ``c`` is the origin. A pose in the original file frame (metres, after
-``scale``) is ``T_original = T_centred @ [I | -c]``.
+``scale``) is ``T_original = T_centred @ [I | -c]`` (`centred_to_original`, and back with
+`original_to_centred`).
 
 Long edges are split (midpoint subdivision, geometry unchanged) until every edge is at most
 ``max_edge_ratio * diameter`` long. Why: the renderer draws into a crop window that spans
@@ -122,6 +123,40 @@ class Mesh:
     def num_faces(self) -> int:
         """Number of triangles F."""
         return int(self.faces.shape[0])
+
+
+def centred_to_original(T_centred, center) -> np.ndarray:
+    """
+    Poses of the centred mesh frame in the original file frame: ``T_centred @ [I | -center]``.
+
+    The one place of this shift (tracker, registration, synthetic sequences, soak).
+
+    Args:
+        T_centred: (4,4) or (...,4,4) object -> camera, centred mesh frame, metres.
+        center: (3,) `Mesh.center`, metres (original file frame, after ``scale``).
+
+    Returns:
+        (4,4) or (...,4,4) float64 object -> camera, original file frame, metres.
+    """
+    shift = np.eye(4)
+    shift[:3, 3] = -np.asarray(center, dtype=np.float64)
+    return np.asarray(T_centred, dtype=np.float64) @ shift
+
+
+def original_to_centred(T_original, center) -> np.ndarray:
+    """
+    Poses of the original file frame in the centred mesh frame: ``T_original @ [I | center]``.
+
+    The inverse of `centred_to_original`.
+
+    Args:
+        T_original: (4,4) or (...,4,4) object -> camera, original file frame, metres.
+        center: (3,) `Mesh.center`, metres.
+
+    Returns:
+        (4,4) or (...,4,4) float64 object -> camera, centred mesh frame, metres.
+    """
+    return centred_to_original(T_original, -np.asarray(center, dtype=np.float64))
 
 
 def load_mesh(path, scale: Optional[float] = None, max_edge_ratio: float = 0.03,

@@ -1,10 +1,11 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Tests of pose_tracker.geometry.camera: depth -> XYZ, projection (torch)."""
+"""Tests of pose_tracker.geometry.camera: depth -> XYZ (torch)."""
 
 import numpy as np
 import torch
 
-from pose_tracker.geometry.camera import depth_to_xyz, project_points
+from pose_tracker.geometry.camera import depth_to_xyz
+from pose_tracker.geometry.pinhole import project
 
 K_NP = np.array([[500.0, 0.0, 3.5], [0.0, 400.0, 2.25], [0.0, 0.0, 1.0]])
 
@@ -43,12 +44,10 @@ def test_depth_to_xyz_batched_K_and_zfar_and_dtype():
     torch.testing.assert_close(far[:, 2][depth <= 1.5], depth[depth <= 1.5])
 
 
-def test_project_points_inverts_depth_to_xyz():
+def test_depth_to_xyz_inverts_projection():
     depth = torch.rand(1, 4, 6) + 0.5
     K = torch.tensor(K_NP, dtype=torch.float32)
     pts = depth_to_xyz(depth, K).flatten(2).transpose(1, 2)  # (1,24,3)
-    uv = project_points(pts, K)
-    v, u = torch.meshgrid(torch.arange(4.0), torch.arange(6.0), indexing="ij")
-    torch.testing.assert_close(uv[0], torch.stack([u.flatten(), v.flatten()], -1),
-                               atol=1e-4, rtol=0)
-    assert project_points(pts.double(), K).dtype == torch.float64
+    uv, _ = project(pts[0].double().numpy(), None, K_NP)
+    v, u = np.meshgrid(np.arange(4.0), np.arange(6.0), indexing="ij")
+    np.testing.assert_allclose(uv, np.stack([u.flatten(), v.flatten()], -1), atol=1e-4, rtol=0)

@@ -1,11 +1,11 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Pinhole camera helpers on the device (torch): depth -> XYZ map, point projection.
+"""Pinhole camera helpers on the device (torch): intrinsics batching, depth -> XYZ map.
 
 Camera frame: OpenCV optical (x right, y down, z forward), metres. Pixel (u, v) = (column, row),
 integer coordinates at pixel centres. Intrinsics ``K`` = [[fx, s, cx], [0, fy, cy], [0, 0, 1]].
 
-``depth_to_xyz`` and ``project_points`` are graph-safe (fixed shapes, no host sync) and keep the
-dtype and device of their inputs. The host-side (numpy) intrinsics check and projection are in
+``depth_to_xyz`` is graph-safe (fixed shapes, no host sync) and keeps the dtype and device of its
+inputs. The host-side (numpy) intrinsics check and point projection are in
 :mod:`pose_tracker.geometry.pinhole`.
 """
 
@@ -56,20 +56,3 @@ def depth_to_xyz(depth: torch.Tensor, K: torch.Tensor, zfar: float = math.inf) -
     xyz = torch.stack([x, y, depth], dim=1)
     invalid = (depth < MIN_VALID_DEPTH) | (depth > zfar)
     return xyz.masked_fill(invalid.unsqueeze(1), 0.0)
-
-
-def project_points(pts: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Project camera-frame points to pixel coordinates, uv = (K p)[:2] / (K p)[2].
-
-    No guard against z <= 0: callers that can see points behind the camera must mask them.
-
-    Args:
-        pts: (B,N,3) points in metres, camera frame.
-        K: (B,3,3) or (3,3) intrinsics.
-
-    Returns:
-        (B,N,2) pixel coordinates (u, v), dtype/device of ``pts``.
-    """
-    K = expand_intrinsics(K, pts.shape[0]).to(pts.dtype)
-    proj = pts @ K.transpose(1, 2)
-    return proj[..., :2] / proj[..., 2:3]

@@ -148,7 +148,7 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     Returns:
         The metadata dict written to ``meta.json``.
     """
-    from pose_tracker.mesh import mesh_from_trimesh
+    from pose_tracker.mesh import centred_to_original, mesh_from_trimesh
 
     t_start = time.time()
     out = Path(out)
@@ -213,8 +213,6 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     proj1 = scene.full_frame_projection(Kt, H, W)
     lat1 = pixel_lattice(None, (H, W), 1, dev)
     rays1 = scene.pixel_rays(Kt, lat1)
-    offset = np.eye(4)
-    offset[:3, 3] = -mesh.center  # T_original = T_centred @ [I | -c]
     for i0 in range(0, frames, batch):
         idx = list(range(i0, min(frames, i0 + batch)))
         b = len(idx)
@@ -256,8 +254,8 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
             Image.fromarray(rgb8[k]).save(out / 'rgb' / f'{name}.png')
             Image.fromarray(depth_mm[k].astype(np.uint16)).save(out / 'depth' / f'{name}.png')
             Image.fromarray(masks[k]).save(out / 'masks' / f'{name}.png')
-            np.savetxt(out / 'ob_in_cam' / f'{name}.txt', traj.obj_in_cam[i] @ offset,
-                       fmt='%.8f')
+            np.savetxt(out / 'ob_in_cam' / f'{name}.txt',
+                       centred_to_original(traj.obj_in_cam[i], mesh.center), fmt='%.8f')
         if not quiet:
             print(f'frames {idx[0]}-{idx[-1]} of {frames} ({time.time() - t_start:.1f} s)',
                   flush=True)
