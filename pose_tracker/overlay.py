@@ -23,6 +23,8 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pose_tracker.geometry.pinhole import project
+
 #: Colours (RGB uint8) of the ground truth, the estimate and the axes.
 GT_RGB = (0, 255, 0)
 EST_RGB = (255, 0, 255)
@@ -40,37 +42,6 @@ def subsample_points(vertices: np.ndarray, max_points: int = 2000) -> np.ndarray
     if len(v) <= max_points:
         return v
     return v[np.linspace(0, len(v) - 1, max_points).astype(np.int64)]
-
-
-def project(points: np.ndarray, pose: np.ndarray, K: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """
-    Project object points into the image.
-
-    Parameters
-    ----------
-    points
-        (N,3) metres, object frame.
-    pose
-        (4,4) object -> camera, metres, OpenCV optical frame.
-    K
-        (3,3) intrinsics, pixels (skew included).
-
-    Returns
-    -------
-    uv
-        (N,2) float64 pixel coordinates (u right, v down); meaningless where z <= 0.
-    z
-        (N,) float64 depth, metres (<= 0 = behind the camera).
-
-    """
-    pose = np.asarray(pose, dtype=np.float64)
-    K = np.asarray(K, dtype=np.float64)
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 3) @ pose[:3, :3].T + pose[:3, 3]
-    z = p[:, 2]
-    safe = np.where(z > 1e-6, z, 1.0)
-    x, y = p[:, 0] / safe, p[:, 1] / safe
-    uv = np.stack([K[0, 0] * x + K[0, 1] * y + K[0, 2], K[1, 1] * y + K[1, 2]], axis=1)
-    return uv, z
 
 
 def bounding_box(vertices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -119,7 +90,7 @@ def silhouette_mask(vertices: np.ndarray, faces: np.ndarray, pose: np.ndarray, K
     inside = (hi[:, 0] >= -1) & (lo[:, 0] <= w) & (hi[:, 1] >= -1) & (lo[:, 1] <= h)
     mask = Image.new("1", (w, h), 0)
     draw = ImageDraw.Draw(mask)
-    # PIL's pixel centres are at integer coordinates, like `project`'s.
+    # PIL's pixel centres are at integer coordinates, like `project`'s (geometry.pinhole).
     for corners in tri[inside].reshape(-1, 6).tolist():
         draw.polygon(corners, fill=1, outline=1)
     return np.asarray(mask, dtype=bool)

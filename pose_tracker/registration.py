@@ -40,6 +40,7 @@ import torch
 from pose_tracker.crop.warp import crop_real, warp_to_crop
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.camera import MIN_VALID_DEPTH
+from pose_tracker.mesh import centred_to_original
 from pose_tracker.step import (frame_to_real_side, icp_refine, network_stage, render_at,
                                StepConfig)
 
@@ -417,9 +418,7 @@ class Registrar:
         poses = out[:, :16].reshape(-1, 4, 4)
         scores = np.nan_to_num(out[:, 16], nan=-1.0)
         best = int(np.argmax(scores))
-        unshift = np.eye(4)
-        unshift[:3, 3] = -self.tracker.mesh.center
-        poses = poses @ unshift
+        poses = centred_to_original(poses, self.tracker.mesh.center)
         ms = (time.perf_counter() - t0) * 1e3
         return RegistrationResult(pose=poses[best], score=float(out[best, 16]),
                                   iou=float(out[best, 17]), support=float(out[best, 18]),

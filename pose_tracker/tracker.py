@@ -23,7 +23,8 @@ import torch
 from pose_tracker.compile_cache import enable_persistent_compile_cache
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
-from pose_tracker.mesh import Mesh
+from pose_tracker.geometry.pinhole import validate_intrinsics
+from pose_tracker.mesh import centred_to_original, Mesh, original_to_centred
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.refinenet import RefineNet, inference_copy
 from pose_tracker.render.renderer import MeshRenderer
@@ -179,13 +180,12 @@ class Tracker:
 
     def set_camera(self, K, image_size: Tuple[int, int]) -> None:
         """Set intrinsics and image size; rebuild buffers and re-capture when they change."""
-        K = np.asarray(K, dtype=np.float64).reshape(3, 3)
         H, W = int(image_size[0]), int(image_size[1])
         if H <= 0 or W <= 0:
             raise FrameError(f"image size must be positive, got {H}x{W}")
-        if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise FrameError(f"invalid camera intrinsics K={K.tolist()}: focal lengths must be "
-                             "positive and finite (an uncalibrated camera_info has K all zero)")
+        # No image size: a K adjusted for a camera_info ROI may have its principal point far
+        # outside the (small) published image.
+        K = validate_intrinsics(K)
         same = (getattr(self, "_size", None) == (H, W) and
                 np.array_equal(getattr(self, "_K_np", None), K))
         if same:
@@ -287,9 +287,8 @@ class Tracker:
         T = np.asarray(pose, dtype=np.float64).reshape(4, 4)
         if not np.all(np.isfinite(T)):
             raise FrameError("initial pose contains NaN/Inf")
-        shift = np.eye(4)
-        shift[:3, 3] = self.mesh.center
-        centred = torch.as_tensor(T @ shift, dtype=torch.float32).reshape(1, 4, 4)
+        centred = torch.as_tensor(original_to_centred(T, self.mesh.center),
+                                  dtype=torch.float32).reshape(1, 4, 4)
         self._pose_dev.copy_(centred.to(self.device))
         self._has_pose = True
 
@@ -306,11 +305,9 @@ class Tracker:
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()
         out = self._out_host.numpy().astype(np.float64)
-        centred = out[:16].reshape(4, 4)
-        unshift = np.eye(4)
-        unshift[:3, 3] = -self.mesh.center
+        pose = centred_to_original(out[:16].reshape(4, 4), self.mesh.center)
         ms = (time.perf_counter() - t0) * 1e3
-        return TrackResult(pose=centred @ unshift, quality=float(out[16]), ms=ms)
+        return TrackResult(pose=pose, quality=float(out[16]), ms=ms)
 
     def track(self, rgb: np.ndarray, depth: np.ndarray) -> TrackResult:
         """Copy one frame into the staging buffers and track it.

@@ -64,18 +64,21 @@ def test_mono8_broadcasts(rgb, pad):
         np.testing.assert_array_equal(out[:, :, c], mono)
 
 
+@pytest.mark.parametrize("encoding", ["16UC1", "mono16"])  # mono16: millimetres too
 @pytest.mark.parametrize("bigendian", [False, True])
 @pytest.mark.parametrize("pad", [0, 1, 4])
-def test_16uc1_millimetres(bigendian, pad):
+def test_16uc1_millimetres(bigendian, pad, encoding):
     mm = np.random.default_rng(1).integers(0, 5000, (H, W)).astype(np.uint16)
     mm[0, 0] = 0
     mm[0, 1] = 1000
     mm[0, 2] = 258  # 0x0102: byte order matters
     out = np.full((H, W), -1.0, np.float32)
-    conv.depth_into(out, image_msg(mm, "16UC1", pad, bigendian))
+    conv.depth_into(out, image_msg(mm, encoding, pad, bigendian))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, mm / 1000.0, rtol=1e-6)
     assert out[0, 0] == 0.0 and out[0, 1] == 1.0
+    np.testing.assert_array_equal(conv.depth_from_msg(image_msg(mm, encoding, pad, bigendian)),
+                                  out)
 
 
 @pytest.mark.parametrize("bigendian", [False, True])
@@ -88,6 +91,8 @@ def test_32fc1_metres_invalid_to_zero(bigendian, pad):
     np.testing.assert_array_equal(out[0, :5], 0.0)
     np.testing.assert_array_equal(out[1:], m[1:])
     np.testing.assert_array_equal(out[0, 5:], m[0, 5:])
+    np.testing.assert_array_equal(conv.depth_from_msg(image_msg(m, "32FC1", pad, bigendian)),
+                                  out)
 
 
 def test_real_sensor_msgs_image_is_read_zero_copy(rgb):
@@ -120,12 +125,14 @@ def test_unknown_colour_encoding(rgb, encoding):
     assert e.value.kind == "encoding" and isinstance(e.value, FrameError)
 
 
-@pytest.mark.parametrize("encoding", ["mono16", "16SC1", "rgb8"])
+@pytest.mark.parametrize("encoding", ["16SC1", "rgb8", "32FC3"])
 def test_unknown_depth_encoding(encoding):
     msg = image_msg(np.zeros((H, W), np.uint16), "16UC1")
     msg.encoding = encoding
     with pytest.raises(conv.UnsupportedEncodingError, match="REP 118"):
         conv.depth_into(np.zeros((H, W), np.float32), msg)
+    with pytest.raises(conv.UnsupportedEncodingError, match="REP 118"):
+        conv.depth_from_msg(msg)
 
 
 def test_size_mismatch(rgb):

@@ -13,7 +13,8 @@ from pose_tracker.ros import conversions as conv
 
 ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "16UC1", "32FC1", "mono16", "yuv422",
              "8UC3", ""]
-BPP = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "16UC1": 2, "32FC1": 4}
+BPP = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "16UC1": 2, "mono16": 2,
+       "32FC1": 4}
 
 
 @st.composite
@@ -55,7 +56,7 @@ def reference_depth(msg):
     for r in range(msg.height):
         for c in range(msg.width):
             o = r * msg.step + c * BPP[msg.encoding]
-            if msg.encoding == "16UC1":
+            if msg.encoding in ("16UC1", "mono16"):
                 out[r, c] = np.float32(struct.unpack_from(endian + "H", msg.data, o)[0]) / 1000
             else:
                 v = struct.unpack_from(endian + "f", msg.data, o)[0]

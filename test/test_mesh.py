@@ -8,8 +8,9 @@ import pytest
 import trimesh
 
 from pose_tracker.errors import MeshError, MeshUnitsError
-from pose_tracker.mesh import (load_mesh, mesh_from_trimesh, MeshScaleWarning,
-                               subdivide_long_edges, suggest_scales)
+from pose_tracker.mesh import (centred_to_original, load_mesh, mesh_diameter, mesh_from_trimesh,
+                               MeshScaleWarning, original_to_centred, subdivide_long_edges,
+                               suggest_scales)
 
 
 @pytest.fixture(scope='module')
@@ -180,3 +181,35 @@ def test_nan_vertex_refused_not_dropped(tmp_path):
                          process=False)
     with pytest.raises(MeshError, match='NaN/Inf'):
         mesh_from_trimesh(tm)
+
+
+def test_mesh_diameter_is_the_exact_farthest_pair():
+    rng = np.random.default_rng(3)
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    clouds = [rng.normal(size=(1500, 3)) * [1.0, 0.3, 0.1],                      # 3D
+              np.c_[rng.uniform(size=(800, 2)), np.zeros(800)],                 # flat
+              np.c_[np.linspace(0, 1, 50), np.zeros(50), np.zeros(50)]]         # collinear
+    for v in clouds:
+        v = v @ R.T + [0.5, -1.0, 2.0]  # tilted, far from the origin
+        brute = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)).max()
+        assert mesh_diameter(v) == pytest.approx(brute, rel=1e-12)
+        # A hull larger than max_points: a lower bound, close to the exact value.
+        assert brute * (1 - 1e-3) <= mesh_diameter(v, max_points=20) <= brute * (1 + 1e-12)
+    assert mesh_diameter(np.array([[0.0, 0, 0], [3, 4, 0], [np.nan, 0, 0]])) == 5.0
+    assert mesh_diameter(np.zeros((5, 3))) == 0.0 and mesh_diameter(np.zeros((0, 3))) == 0.0
+
+
+def test_centred_and_original_pose_frames():
+    rng = np.random.default_rng(4)
+    c = np.array([0.01, -0.02, 0.03])
+    T = np.tile(np.eye(4), (2, 1, 1))
+    T[:, :3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0]  # orthonormal is enough here
+    T[:, :3, 3] = [[0.1, 0.0, 0.6], [0.0, 0.2, 0.8]]
+    T_orig = centred_to_original(T, c)
+    shift = np.eye(4)
+    shift[:3, 3] = -c
+    np.testing.assert_array_equal(T_orig[1], T[1] @ shift)
+    # A vertex x of the original file is x - c in the centred mesh: same camera point.
+    x = np.array([0.05, 0.04, -0.01, 1.0])
+    np.testing.assert_allclose(T_orig[0] @ x, T[0] @ (x - np.r_[c, 0.0]), atol=1e-15)
+    np.testing.assert_allclose(original_to_centred(T_orig, c), T, atol=1e-15)

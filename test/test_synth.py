@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pose_tracker.geometry.pose import apply_refiner_update, rotation_error_deg
+from pose_tracker.mesh import mesh_diameter
 from pose_tracker.render.projection import full_frame_projection, pinhole_projection
 from pose_tracker.render.surface import MeshTensors
 from pose_tracker.synth import scene
@@ -15,7 +16,7 @@ from pose_tracker.synth.pairs import MeshPool, PairConfig, PairSampler, random_r
 from pose_tracker.synth.sensor_noise import (DepthNoise, apply_depth_noise, apply_rgb_noise,
                                              hash_uniform, lattice_scale, make_holes,
                                              pixel_lattice)
-from pose_tracker.synth.shapes import (SHAPE_KINDS, mesh_diameter, random_mesh, random_trimesh,
+from pose_tracker.synth.shapes import (SHAPE_KINDS, random_mesh, random_trimesh,
                                        shape_rng)
 from pose_tracker.synth.textures import random_images, random_textures
 from pose_tracker.synth.trajectories import handheld_trajectory, relative_speeds

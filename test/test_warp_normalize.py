@@ -7,7 +7,7 @@ import torch
 
 from pose_tracker.crop.depth import preprocess_depth
 from pose_tracker.crop.normalize import normalize_pair, normalize_xyz, real_inputs
-from pose_tracker.crop.warp import crop_real, warp_to_crop
+from pose_tracker.crop.warp import _inverse_3x3, crop_real, warp_to_crop
 from pose_tracker.crop.window import crop_window
 from pose_tracker.geometry.camera import depth_to_xyz
 
@@ -22,6 +22,12 @@ def _pattern(B=1, C=2, H=12, W=16):
 
 
 EXACT = "pixel_centres"
+
+
+def test_closed_form_inverse_3x3():
+    m = torch.randn(5, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    m[0] = _tf(0.5, 0.25, 30.0, -12.0)[0]  # a crop transform
+    torch.testing.assert_close(_inverse_3x3(m), torch.linalg.inv(m), atol=1e-9, rtol=1e-9)
 
 
 def test_translation_copies_pixels():

@@ -28,6 +28,7 @@ from PIL import Image
 
 from pose_tracker.errors import FrameError, MeshError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
+from pose_tracker.geometry.pinhole import validate_intrinsics
 
 PathLike = Union[str, os.PathLike]
 
@@ -213,17 +214,15 @@ def read_intrinsics(path: PathLike) -> np.ndarray:
 
     Returns
     -------
-        (3,3) float64 K with fx, fy > 0.
+        (3,3) float64 K that `pose_tracker.geometry.pinhole.validate_intrinsics` accepts.
 
     """
     path = Path(path)
     K = _read_matrix(path, (3, 3), "intrinsics")
-    if not (K[0, 0] > 0 and K[1, 1] > 0 and np.allclose(K[2], [0.0, 0.0, 1.0])
-            and K[1, 0] == 0 and abs(K[0, 1]) < K[0, 0]):
-        raise FrameError(f"intrinsics file {path} is not a pinhole matrix "
-                         "[[fx, s, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0: "
-                         f"{K.tolist()}")
-    return K
+    try:
+        return validate_intrinsics(K)  # the image size is not known yet
+    except FrameError as exc:
+        raise FrameError(f"intrinsics file {path}: {exc}") from None
 
 
 def read_pose(path: PathLike) -> np.ndarray:

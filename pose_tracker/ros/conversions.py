@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
+from pose_tracker.geometry.pinhole import validate_intrinsics
 
 #: Colour encodings: bytes per pixel and, per output RGB channel, the source channel index.
 COLOR_ENCODINGS = {
@@ -28,8 +29,9 @@ COLOR_ENCODINGS = {
     "bgra8": (4, (2, 1, 0)),
     "mono8": (1, (0, 0, 0)),
 }
-#: Depth encodings (REP 118): bytes per pixel.
-DEPTH_ENCODINGS = {"16UC1": 2, "32FC1": 4}
+#: Depth encodings (REP 118): bytes per pixel. mono16 is read as 16UC1 (uint16 millimetres):
+#: many drivers publish depth with that encoding.
+DEPTH_ENCODINGS = {"16UC1": 2, "mono16": 2, "32FC1": 4}
 
 
 class UnsupportedEncodingError(FrameError):
@@ -176,13 +178,15 @@ def depth_into(out: np.ndarray, msg) -> None:
     """
     Write a depth image message into a float32 metres buffer, in place.
 
+    The one decoder of ROS depth images (REP 118) in the project.
+
     Parameters
     ----------
     out
         (H,W) float32 metres destination (the tracker's `staging.depth`), 0 = no reading.
     msg
-        sensor_msgs/Image, 16UC1 millimetres (0 = no reading) or 32FC1 metres (NaN/Inf/<=0
-        = no reading), per REP 118; either byte order.
+        sensor_msgs/Image, 16UC1 or mono16 millimetres (0 = no reading) or 32FC1 metres
+        (NaN/Inf/<=0 = no reading), per REP 118; either byte order.
 
     Raises
     ------
@@ -193,11 +197,11 @@ def depth_into(out: np.ndarray, msg) -> None:
     enc = str(msg.encoding)
     if enc not in DEPTH_ENCODINGS:
         raise UnsupportedEncodingError(
-            f"unsupported depth encoding '{enc}': depth must be 16UC1 (millimetres) or 32FC1 "
-            "(metres) per REP 118")
+            f"unsupported depth encoding '{enc}': depth must be 16UC1 or mono16 (uint16 "
+            "millimetres) or 32FC1 (float32 metres) per REP 118")
     _check_size("depth", msg, out.shape)
     order = ">" if msg.is_bigendian else "<"
-    if enc == "16UC1":
+    if DEPTH_ENCODINGS[enc] == 2:
         view = image_view(msg, 2, np.dtype(order + "u2"))[:, :, 0]
         depth_mm_to_m(view, out=out)
     else:
@@ -205,6 +209,28 @@ def depth_into(out: np.ndarray, msg) -> None:
         # fmax maps NaN, -Inf and negatives to 0 in one pass; +Inf needs its own.
         np.fmax(view, np.float32(0.0), out=out)
         np.copyto(out, np.float32(0.0), where=np.isinf(out))
+
+
+def depth_from_msg(msg) -> np.ndarray:
+    """
+    Decode a depth image message (see `depth_into`) into a new array.
+
+    Returns
+    -------
+        (H,W) float32 metres, 0 = no reading.
+
+    Raises
+    ------
+    UnsupportedEncodingError, ImageLayoutError
+        as `depth_into`; ImageLayoutError also for a negative size.
+
+    """
+    h, w = int(msg.height), int(msg.width)
+    if h < 0 or w < 0:
+        raise ImageLayoutError(f"image size {w}x{h} is negative")
+    out = np.empty((h, w), dtype=np.float32)
+    depth_into(out, msg)
+    return out
 
 
 def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int = 8,
@@ -289,22 +315,15 @@ def camera_info_to_k(msg) -> Tuple[np.ndarray, Tuple[int, int]]:
     Raises
     ------
     CameraInfoError
-        uncalibrated (`k[0] == 0`), non-finite or malformed K, or zero size.
+        K or size refused by `pose_tracker.geometry.pinhole.validate_intrinsics`
+        (uncalibrated K all zero, non-finite or malformed K, non-positive size).
 
     """
-    k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
-    if k.size != 9:
-        raise CameraInfoError(f"camera_info k has {k.size} elements, expected 9")
-    K = k.reshape(3, 3)
-    if K[0, 0] == 0.0:
-        raise CameraInfoError(
-            "camera_info k[0] == 0: the camera is uncalibrated; calibrate it or publish the "
-            "intrinsics (K) in camera_info")
-    if not np.all(np.isfinite(K)) or K[0, 0] < 0 or K[1, 1] <= 0:
-        raise CameraInfoError(f"camera_info K is not a valid intrinsics matrix: {K.tolist()}")
     h, w = int(msg.height), int(msg.width)
-    if h <= 0 or w <= 0:
-        raise CameraInfoError(f"camera_info image size is {w}x{h}: it must be positive")
+    try:
+        K = validate_intrinsics(msg.k, (h, w))
+    except FrameError as e:
+        raise CameraInfoError(f"camera_info: {e}") from None
     return K, (h, w)
 
 

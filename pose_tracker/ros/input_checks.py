@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from pose_tracker.geometry.pinhole import project
 from pose_tracker.ros.conversions import CameraInfoError, camera_info_to_k
 
 #: Relative tolerance of the P-versus-K comparison (calibration round-off stays well below it).
@@ -115,15 +116,6 @@ def intrinsics(msg, rectified: bool) -> Tuple[np.ndarray, Tuple[int, int], List[
     if h <= 0 or w <= 0:
         raise CameraInfoError(f"camera_info binning / ROI leave an image of {w}x{h} pixels")
     return K, (h, w), notes
-
-
-def project(points: np.ndarray, T: np.ndarray, K: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates (N,2) and depths (N,) of object points (N,3) at pose T (object->cam)."""
-    pts = np.asarray(points, np.float64).reshape(-1, 3) @ T[:3, :3].T + T[:3, 3]
-    z = pts[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = (pts @ K.T)[:, :2] / z[:, None]
-    return uv, z
 
 
 def initial_pose_problem(T: np.ndarray, K: Optional[np.ndarray] = None,

@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from pose_tracker.mesh import mesh_diameter
+
 #: Extensions RViz's mesh loader (Ogre/STL/assimp) reads.
 RVIZ_MESH_EXTENSIONS = (".stl", ".dae", ".obj", ".ply", ".mesh")
 #: Triangle cap of the TRIANGLE_LIST fallback (3 Points per triangle in one message).
@@ -37,7 +39,7 @@ class DisplayMesh:
     scale
         factor from file units to metres (1 for metre meshes).
     diameter
-        largest vertex distance, metres (an approximation on large meshes).
+        largest vertex distance, metres (`pose_tracker.mesh.mesh_diameter` when not given).
 
     """
 
@@ -53,39 +55,6 @@ class DisplayMesh:
             self.faces = np.asarray(self.faces, dtype=np.int64).reshape(-1, 3)
         if not self.diameter:
             self.diameter = mesh_diameter(self.vertices)
-
-
-def mesh_diameter(vertices: np.ndarray, max_points: int = 1000) -> float:
-    """
-    Largest distance between two vertices, metres.
-
-    Exact (over the convex hull's vertices) unless the hull has more than `max_points`
-    vertices; then on an even subsample of them (slightly low, never high).
-
-    Parameters
-    ----------
-    vertices
-        (N,3) float metres.
-    max_points
-        largest number of points compared pairwise ((max_points)^2 float64 memory).
-
-    """
-    v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
-    v = v[np.all(np.isfinite(v), axis=1)]
-    if len(v) < 2:
-        return 0.0
-    if len(v) > 8:
-        from scipy.spatial import ConvexHull, QhullError
-
-        try:
-            v = v[ConvexHull(v).vertices]
-        except (QhullError, ValueError):
-            pass  # flat or degenerate point sets: use all points
-    if len(v) > max_points:
-        v = v[np.linspace(0, len(v) - 1, max_points).astype(np.int64)]
-    sq = (v * v).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (v @ v.T)
-    return float(np.sqrt(max(d2.max(), 0.0)))
 
 
 def load_display_mesh(path: str, scale: float = 1.0) -> DisplayMesh:

@@ -12,9 +12,9 @@ from typing import Optional
 
 import numpy as np
 
-from pose_tracker.overlay import AXES_RGB, BOX_EDGES, draw_pose, project, subsample_points
+from pose_tracker.overlay import AXES_RGB, BOX_EDGES, draw_pose, subsample_points
 
-__all__ = ["AXES_RGB", "BOX_EDGES", "POINT_RGB", "draw_overlay", "project", "subsample_points"]
+__all__ = ["AXES_RGB", "BOX_EDGES", "POINT_RGB", "draw_overlay", "subsample_points"]
 
 #: Colour (RGB uint8) of the outline and the box.
 POINT_RGB = (0, 255, 0)

@@ -29,7 +29,7 @@ uninterrupted one (up to floating-point differences of GPU kernels).
 
 from dataclasses import dataclass, field
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ from pose_tracker.synth.shapes import SPLITS, random_mesh, shape_rng
 from pose_tracker.synth.textures import random_images, random_textures
 
 __all__ = ['PairConfig', 'PairBatch', 'MeshPool', 'PairSampler', 'random_rotations',
-           'step_generators', 'batch_stats', 'sample_pairs']
+           'step_generators']
 
 
 @dataclass
@@ -444,16 +444,3 @@ def _put(dst: dict, idx: torch.Tensor, fr: scene.Fragments, rows: slice) -> None
     dst['xyz'][idx] = fr.xyz[rows]
     dst['normal'][idx] = fr.normal[rows]
     dst['uv'][idx] = fr.uv[rows]
-
-
-def batch_stats(batch: PairBatch) -> dict:
-    """Return a few summary numbers of a batch (coverage of A and B, valid depth share)."""
-    a_cov = (batch.A[:, 5] != 0).float().mean().item()
-    b_cov = (batch.B[:, 5] != 0).float().mean().item()
-    return {'A_xyz_coverage': a_cov, 'B_xyz_coverage': b_cov}
-
-
-def sample_pairs(step: int, batch: int, cfg: Optional[PairConfig] = None, seed: int = 0,
-                 device='cpu', split: str = 'train') -> Sequence[torch.Tensor]:
-    """Return ``(A, B, trans_target, rot_target)`` of one step, from a fresh sampler."""
-    return PairSampler(cfg or PairConfig(), seed, device, split).sample(step, batch).tensors()

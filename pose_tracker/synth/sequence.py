@@ -286,14 +286,17 @@ def _render_batch(sc: _Scene, idx: List[int], proj1, rays1, size, g, backend: st
 
 
 def _write_frames(out: Path, idx: List[int], rgb8, depth_mm, masks, obj_in_cam: np.ndarray,
-                  offset: np.ndarray) -> None:
-    """Write the PNGs and original-mesh-frame poses of frames ``idx``."""
+                  center: np.ndarray) -> None:
+    """Write the PNGs and original-mesh-frame poses (`obj_in_cam` is centred) of frames `idx`."""
+    from pose_tracker.mesh import centred_to_original
+
     for k, i in enumerate(idx):
         name = f'{i:06d}'
         Image.fromarray(rgb8[k]).save(out / 'rgb' / f'{name}.png')
         Image.fromarray(depth_mm[k].astype(np.uint16)).save(out / 'depth' / f'{name}.png')
         Image.fromarray(masks[k]).save(out / 'masks' / f'{name}.png')
-        np.savetxt(out / 'ob_in_cam' / f'{name}.txt', obj_in_cam[i] @ offset, fmt='%.8f')
+        np.savetxt(out / 'ob_in_cam' / f'{name}.txt', centred_to_original(obj_in_cam[i], center),
+                   fmt='%.8f')
 
 
 def _scene_metadata(tm, mesh, sc: _Scene) -> dict:
@@ -349,12 +352,10 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
     Kt = torch.as_tensor(sc.K, dtype=torch.float32, device=dev)
     proj1 = full_frame_projection(Kt, H, W)
     rays1 = scene.pixel_rays(Kt, pixel_lattice(None, (H, W), 1, dev))
-    offset = np.eye(4)
-    offset[:3, 3] = -mesh.center  # T_original = T_centred @ [I | -c]
     for i0 in range(0, frames, batch):
         idx = list(range(i0, min(frames, i0 + batch)))
         images = _render_batch(sc, idx, proj1, rays1, (H, W), g, backend, budget)
-        _write_frames(out, idx, *images, sc.traj.obj_in_cam, offset)
+        _write_frames(out, idx, *images, sc.traj.obj_in_cam, mesh.center)
         if not quiet:
             print(f'frames {idx[0]}-{idx[-1]} of {frames} ({time.time() - t_start:.1f} s)',
                   flush=True)

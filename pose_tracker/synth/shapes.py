@@ -20,7 +20,9 @@ import trimesh
 import trimesh.creation
 import trimesh.remesh
 
-__all__ = ['SPLITS', 'SHAPE_KINDS', 'shape_rng', 'mesh_diameter', 'random_trimesh',
+from pose_tracker.mesh import mesh_diameter
+
+__all__ = ['SPLITS', 'SHAPE_KINDS', 'shape_rng', 'random_trimesh',
            'spherical_uv', 'cylindrical_uv', 'box_uv', 'random_mesh', 'with_texture']
 
 #: Independent random streams; a (split, seed, ...) key never collides with another split's.
@@ -45,24 +47,6 @@ def shape_rng(split: str, seed: int, *index: int) -> np.random.Generator:
     """
     key = [SPLITS[split], int(seed)] + [int(i) for i in index]
     return np.random.default_rng(np.random.SeedSequence(key))
-
-
-def mesh_diameter(vertices: np.ndarray) -> float:
-    """Return the maximum distance between two vertices (metres), via the convex hull.
-
-    Args:
-        vertices: (V,3) float array.
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    try:
-        v = trimesh.convex.hull_points(v) if hasattr(trimesh.convex, 'hull_points') else \
-            trimesh.Trimesh(v, process=False).convex_hull.vertices
-    except Exception:  # degenerate hulls (flat input): fall back to all vertices
-        pass
-    if len(v) > 4000:  # keep the O(n^2) step small; the extreme pair lies on the hull anyway
-        v = v[np.linspace(0, len(v) - 1, 4000).astype(np.int64)]
-    d = np.sqrt(((v[:, None, :] - v[None, :, :]) ** 2).sum(-1))
-    return float(d.max())
 
 
 # ------------------------------------------------------------------------------------------

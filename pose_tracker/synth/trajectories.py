@@ -22,6 +22,7 @@ from typing import Sequence, Tuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pose_tracker.geometry.pinhole import project
 from pose_tracker.synth.simple_scene import default_camera
 
 __all__ = ['Trajectory', 'smooth_signal', 'look_at', 'relative_speeds', 'handheld_trajectory']
@@ -175,7 +176,7 @@ def handheld_trajectory(n_frames: int, rng: np.random.Generator, fps: float = 30
         t = T_co[:, :3, 3]
         if t[:, 2].min() < depth_range[0] or t[:, 2].max() > depth_range[1]:
             return False
-        uv = (t @ K.T)[:, :2] / t[:, 2:3]
+        uv, _ = project(t, None, K)  # z > 0: checked above
         return bool((uv[:, 0] > margin * W).all() and (uv[:, 0] < (1 - margin) * W).all()
                     and (uv[:, 1] > margin * H).all() and (uv[:, 1] < (1 - margin) * H).all())
 

@@ -36,7 +36,7 @@ from scipy.spatial.transform import Rotation
 import torch
 
 from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
-from pose_tracker.mesh import load_mesh, Mesh
+from pose_tracker.mesh import centred_to_original, load_mesh, Mesh
 from pose_tracker.network.checkpoint import load_refiner
 from pose_tracker.network.presets import build_preset, NARROW
 from pose_tracker.network.refinenet import RefineNet
@@ -147,11 +147,9 @@ def make_stream(renderer: MeshRenderer, mesh: Mesh, K: np.ndarray, size: Tuple[i
     bg_rgb, bg_depth = background(size, distance + diameter, seed)
     rng = np.random.default_rng(seed)
     frames = [render_frame(renderer, p, K, diameter, bg_rgb, bg_depth, rng) for p in poses_c]
-    unshift = np.eye(4)
-    unshift[:3, 3] = -np.asarray(mesh.center, dtype=np.float64)
     empty_depth = bg_depth + rng.normal(0.0, 0.002, size=bg_depth.shape).astype(np.float32)
     return Stream(np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames]),
-                  poses_c @ unshift, bg_rgb.copy(), empty_depth)
+                  centred_to_original(poses_c, mesh.center), bg_rgb.copy(), empty_depth)
 
 
 # ---------------------------------------------------------------------------- the run

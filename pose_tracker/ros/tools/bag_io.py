@@ -31,10 +31,10 @@ from typing import Iterable, Iterator, Optional, Sequence as SequenceT
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
-from scipy.spatial.transform import Rotation
 
 from pose_tracker.errors import FrameError, PoseTrackerError
-from pose_tracker.geometry.depth_units import depth_mm_to_m
+from pose_tracker.ros.conversions import (depth_from_msg, matrix_to_position_quaternion,
+                                          position_quaternion_to_matrix, stamp_to_ns)
 
 RGB_TOPIC = "/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/depth/image_raw"
@@ -74,11 +74,6 @@ def _header(stamp_ns: int, frame_id: str):
     Header = ts.types["std_msgs/msg/Header"]
     sec, nanosec = divmod(int(stamp_ns), 10**9)
     return Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
-
-
-def stamp_to_ns(stamp) -> int:
-    """Nanoseconds of a ``builtin_interfaces/Time`` (any object with ``sec`` and ``nanosec``)."""
-    return int(stamp.sec) * 10**9 + int(stamp.nanosec)
 
 
 def depth_to_wire(depth_m: np.ndarray, encoding: str) -> np.ndarray:
@@ -128,12 +123,11 @@ def camera_info_msg(K, image_size, stamp_ns: int, frame_id: str):
 def pose_msg(T, stamp_ns: int, frame_id: str):
     """Build a rosbags ``geometry_msgs/msg/PoseStamped`` of a (4,4) pose (R re-orthonormalised)."""
     ts = typestore()
-    T = np.asarray(T, dtype=np.float64)
-    x, y, z, w = Rotation.from_matrix(T[:3, :3]).as_quat()
+    p, (x, y, z, w) = matrix_to_position_quaternion(T)
     Point = ts.types["geometry_msgs/msg/Point"]
     Quaternion = ts.types["geometry_msgs/msg/Quaternion"]
     Pose = ts.types["geometry_msgs/msg/Pose"]
-    position = Point(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3]))
+    position = Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
     orientation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
     return ts.types[POSE_T](header=_header(stamp_ns, frame_id),
                             pose=Pose(position=position, orientation=orientation))
@@ -276,24 +270,12 @@ def image_to_array(msg) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def depth_from_msg(msg) -> np.ndarray:
-    """Decode a depth Image (16UC1 mm or 32FC1 m) to (H,W) float32 metres, 0 = no reading."""
-    a = image_to_array(msg)
-    if msg.encoding in ("16UC1", "mono16"):
-        return depth_mm_to_m(a)
-    if msg.encoding == "32FC1":
-        return np.where(np.isfinite(a) & (a > 0), a, 0).astype(np.float32)
-    raise FrameError(f"depth image has encoding {msg.encoding!r}; expected 16UC1 or 32FC1")
-
-
 def pose_from_msg(msg) -> np.ndarray:
     """(4,4) float64 pose of a rosbags PoseStamped / Pose message."""
     p = getattr(msg, "pose", msg)
     q = p.orientation
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    T[:3, 3] = [p.position.x, p.position.y, p.position.z]
-    return T
+    return position_quaternion_to_matrix([p.position.x, p.position.y, p.position.z],
+                                         [q.x, q.y, q.z, q.w])
 
 
 def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_TOPIC,

@@ -116,10 +116,10 @@ def child_env(domain_id: int) -> Dict[str, str]:
 
 def pose_param(T: np.ndarray) -> str:
     """Format a 4x4 pose as the node's ``initial_pose`` parameter [x,y,z,qx,qy,qz,qw]."""
-    from scipy.spatial.transform import Rotation
+    from pose_tracker.ros.conversions import matrix_to_position_quaternion
 
-    q = Rotation.from_matrix(np.asarray(T)[:3, :3]).as_quat()
-    vals = list(np.asarray(T)[:3, 3]) + list(q)
+    p, q = matrix_to_position_quaternion(T)
+    vals = list(p) + list(q)
     return "[" + ",".join(f"{float(v):.9f}" for v in vals) + "]"
 
 
@@ -418,7 +418,7 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     """
     from pose_tracker import metrics
     from pose_tracker.evaluation import error_summary, frame_errors
-    from pose_tracker.ros.markers import mesh_diameter
+    from pose_tracker.mesh import mesh_diameter
 
     n_images = len(frames)
     gt_by_stamp = records["gt"]
