@@ -246,24 +246,6 @@ def test_depth_at_far_limit_is_lost_at_once(harness):
     assert h.node.stats.skipped["lost"] == 3
 
 
-def test_zero_support_on_first_frame_is_lost_at_once(harness):
-    h = harness()
-    ready(h)
-    h.tracker.quality = 0.0
-    for i in range(3):
-        h.node.process_frame(rgb_msg(i), depth_msg(i))
-    h.spin_until(lambda: False, timeout=0.2)
-    assert h.node.state == diag.LOST and h.poses == [] and len(h.tracker.frames) == 1
-    # Later in a track, quality 0 still needs lost_after_frames frames (occlusions happen).
-    h.tracker.quality = 0.9
-    h.init_pub.publish(initial_pose_msg())
-    assert h.spin_until(lambda: h.node.state == diag.TRACKING)
-    h.node.process_frame(rgb_msg(5), depth_msg(5))
-    h.tracker.quality = 0.0
-    h.node.process_frame(rgb_msg(6), depth_msg(6))
-    assert h.node.state == diag.TRACKING and h.spin_until(lambda: len(h.poses) == 2)
-
-
 # ---------------------------------------------------------------- stale frames, status
 def publish_pairs(h, frames):
     for i in frames:
