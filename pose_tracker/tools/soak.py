@@ -37,12 +37,12 @@ import torch
 
 from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
 from pose_tracker.crop.window import crop_window_tf
-from pose_tracker.mesh import load_mesh, Mesh
-from pose_tracker.network.checkpoint import load_refiner
+from pose_tracker.mesh import Mesh
+from pose_tracker.model_loading import load_object_mesh, load_refiner_weights
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
 from pose_tracker.step import CROP_RATIO
-from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
+from pose_tracker.tracker import Tracker
 
 #: A small random-weight network for fast CPU soaks (same graph shape as the real one).
 TINY_ARCH = dict(widths=(8, 16, 32, 64), nhead=2, dim_feedforward=64)
@@ -257,19 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _network(spec: str) -> RefineNet:
     if spec == "shipped":
-        return load_refiner(DEFAULT_WEIGHTS)
+        return load_refiner_weights()
     if spec == "tiny":
         return RefineNet(**TINY_ARCH).eval()
     if spec == "official":
         return RefineNet().eval()
-    return load_refiner(spec)
+    return load_refiner_weights(spec)
 
 
 def run(args: argparse.Namespace) -> dict:
     """Run the soak described by parsed `args`; return the report (see the module docstring)."""
     torch.manual_seed(args.seed)
     if args.mesh:
-        mesh = load_mesh(args.mesh)
+        mesh = load_object_mesh(args.mesh)
     else:
         from pose_tracker.tools.bench import ellipsoid_mesh
         mesh = ellipsoid_mesh(args.faces)
