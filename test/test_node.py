@@ -30,9 +30,10 @@ from visualization_msgs.msg import Marker  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 
 from pose_tracker.ros import diagnostics as diag  # noqa: E402
-from pose_tracker.ros import params as P  # noqa: E402
+from pose_tracker.ros import node_parameters as P  # noqa: E402
 from pose_tracker.ros.markers import DisplayMesh  # noqa: E402
-from pose_tracker.ros.node import PoseTrackerNode, TrackerSetup, main  # noqa: E402
+from pose_tracker.ros.node import main, PoseTrackerNode  # noqa: E402
+from pose_tracker.ros.tracker_setup import TrackerSetup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W = 24, 32
@@ -81,17 +82,17 @@ def cube_mesh(size=0.1):
 class Harness:
     """The node under test, a peer node publishing/subscribing, one executor."""
 
-    def __init__(self, context, overrides=(), publish_inputs=True):
+    def __init__(self, context, overrides=(), publish_inputs=True, build=None):
         self.trackers = []
 
         def factory(params):
             self.params = params
 
-            def build(K, size):
+            def fake_build(K, size):
                 t = FakeTracker(K, size)
                 self.trackers.append(t)
                 return t
-            return TrackerSetup(build=build, mesh=cube_mesh())
+            return TrackerSetup(build=build or fake_build, mesh=cube_mesh())
 
         overrides = [Parameter(k, value=v) for k, v in dict(overrides).items()]
         self.node = PoseTrackerNode(tracker_factory=factory, context=context,
@@ -108,12 +109,12 @@ class Harness:
         self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
         self.peer.create_subscription(Image, "/pose_tracker/overlay", self.overlays.append, 10)
         # TF: through /tf when tf2_msgs exists, otherwise captured at the node's TF sink.
-        if self.node._tf is not None and self.node._tf.backend == "tf2_msgs":
+        if self.node.tf_publisher is not None and self.node.tf_publisher.backend == "tf2_msgs":
             from tf2_msgs.msg import TFMessage
             self.peer.create_subscription(TFMessage, "/tf",
                                           lambda m: self.tfs.extend(m.transforms), 100)
-        elif self.node._tf is not None:
-            self.node._tf.send = self.tfs.append
+        elif self.node.tf_publisher is not None:
+            self.node.tf_publisher.send = self.tfs.append
         qos = qos_profile_sensor_data
         self.rgb_pub = self.peer.create_publisher(Image, "/rgb/image_raw", qos)
         self.depth_pub = self.peer.create_publisher(Image, "/depth/image_raw", qos)
@@ -221,16 +222,16 @@ def test_nothing_before_initial_pose_and_logged_once(harness):
     h = harness()
     ready(h, pose=False)
     for i in range(5):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
+        h.node.process_frame(rgb_msg(i), depth_msg(i))
     h.spin_until(lambda: False, timeout=0.2)
     assert h.poses == [] and h.tracker.frames == []
     assert h.node.state == diag.WAITING_FOR_POSE
-    assert h.node._log.count("no_initial_pose") == 1
+    assert h.node.log_once.count("no_initial_pose") == 1
     assert h.node.stats.skipped["no_initial_pose"] == 5
     # The initial_pose parameter starts tracking too.
     h.node.set_parameters([Parameter("initial_pose", value=[0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 1.0])])
     assert h.node.state == diag.TRACKING
-    h.node._on_frame(rgb_msg(6), depth_msg(6))
+    h.node.process_frame(rgb_msg(6), depth_msg(6))
     assert h.spin_until(lambda: h.poses)
     assert h.poses[0].pose.position.z == pytest.approx(0.5)
 
@@ -238,7 +239,7 @@ def test_nothing_before_initial_pose_and_logged_once(harness):
 def test_pose_before_camera_info_is_applied_on_build(harness):
     h = harness(overrides={"initial_pose": [0.0, 0.1, 0.7, 0.0, 0.0, 0.0, 1.0]})
     assert h.node.state == diag.WAITING_FOR_CAMERA_INFO
-    h.node._on_frame(rgb_msg(0), depth_msg(0))
+    h.node.process_frame(rgb_msg(0), depth_msg(0))
     assert h.node.stats.skipped["no_camera_info"] == 1
     ready(h, pose=False)
     np.testing.assert_allclose(h.tracker.resets[-1][:3, 3], [0.0, 0.1, 0.7])
@@ -250,7 +251,7 @@ def test_lost_after_low_quality_and_recovery(harness):
     ready(h)
     h.tracker.quality = 0.1
     for i in range(5):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
+        h.node.process_frame(rgb_msg(i), depth_msg(i))
     # Frames 0 and 1 are bad but published; the third bad one declares LOST.
     assert h.spin_until(lambda: len(h.poses) == 2)
     h.spin_until(lambda: False, timeout=0.2)
@@ -265,27 +266,8 @@ def test_lost_after_low_quality_and_recovery(harness):
     h.tracker.quality = 0.9
     h.init_pub.publish(initial_pose_msg())
     assert h.spin_until(lambda: h.node.state == diag.TRACKING)
-    h.node._on_frame(rgb_msg(10), depth_msg(10))
+    h.node.process_frame(rgb_msg(10), depth_msg(10))
     assert h.spin_until(lambda: len(h.poses) == 3)
-
-
-def test_jump_larger_than_crop_is_lost(harness):
-    h = harness()
-    ready(h)
-    h.tracker.step = np.array([0.0, 0.0, 0.2])  # 0.2 m > 0.5 * 0.173 m diameter
-    h.node._on_frame(rgb_msg(1), depth_msg(1))
-    assert h.node.state == diag.LOST
-    for i in range(2, 5):  # not tracked, not published while LOST
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
-    h.spin_until(lambda: False, timeout=0.2)
-    assert h.poses == [] and len(h.tracker.frames) == 1
-    # Jumps just below the limit are published; a new initial pose resumes tracking.
-    h.tracker.step = np.array([0.0, 0.0, 0.08])
-    h.init_pub.publish(initial_pose_msg())
-    assert h.spin_until(lambda: h.node.state == diag.TRACKING)
-    h.node._on_frame(rgb_msg(5), depth_msg(5))
-    assert h.spin_until(lambda: len(h.poses) == 1)
-    assert h.poses[0].pose.position.z == pytest.approx(0.68)
 
 
 @pytest.mark.parametrize("make_bad, kind", [
@@ -311,8 +293,8 @@ def test_bad_frames_skipped_with_one_log(harness, make_bad, kind):
     h = harness()
     ready(h)
     for i in range(4):
-        h.node._on_frame(*make_bad(i))
-    assert h.node._log.count(kind) == 1
+        h.node.process_frame(*make_bad(i))
+    assert h.node.log_once.count(kind) == 1
     assert h.node.stats.skipped[kind] == 4
     assert h.tracker.frames == []
     h.node.publish_diagnostics()
@@ -320,7 +302,7 @@ def test_bad_frames_skipped_with_one_log(harness, make_bad, kind):
     assert h.diags[-1].status[0].level == b"\x02"  # ERROR: frames arrive, all rejected
     assert kind in h.diags[-1].status[0].message
     # The node keeps running: a good frame afterwards is tracked and published.
-    h.node._on_frame(rgb_msg(10), depth_msg(10))
+    h.node.process_frame(rgb_msg(10), depth_msg(10))
     assert h.spin_until(lambda: h.poses)
     h.node.publish_diagnostics()
     assert h.spin_until(lambda: h.diags)
@@ -336,17 +318,17 @@ def test_bad_frames_skipped_with_one_log(harness, make_bad, kind):
 def test_uncalibrated_camera_info_and_bag_loop(harness):
     h = harness()
     bad = info_msg(fx=0.0)
-    h.node._on_camera_info(bad)
-    h.node._on_camera_info(bad)
-    assert h.node._log.count("camera_info") == 1 and h.tracker is None
-    h.node._on_frame(rgb_msg(0), depth_msg(0))
+    h.node.on_camera_info(bad)
+    h.node.on_camera_info(bad)
+    assert h.node.log_once.count("camera_info") == 1 and h.tracker is None
+    h.node.process_frame(rgb_msg(0), depth_msg(0))
     assert h.node.stats.skipped["camera_info"] == 1
     ready(h)
     # Bag loop through the synchroniser: time goes back 3 s. The pose came from the topic and
     # belongs to the old stream: LOST (one log line), nothing tracked until a new pose.
     for i in (100, 101, 0, 1, 2):
         feed(h, i)
-    assert h.node._log.count("time_backwards") == 1
+    assert h.node.log_once.count("time_backwards") == 1
     assert h.node.stats.skipped["time_backwards"] == 1
     assert len(h.tracker.frames) == 2
     assert h.node.state == diag.LOST and h.node.stats.skipped["lost"] == 3
@@ -356,14 +338,14 @@ def test_uncalibrated_camera_info_and_bag_loop(harness):
     assert len(h.tracker.frames) == 3
     # Camera intrinsics change -> set_camera.
     tracker = h.tracker
-    h.node._on_camera_info(info_msg(fx=40.0))
+    h.node.on_camera_info(info_msg(fx=40.0))
     assert tracker.K[0, 0] == 40.0 and h.tracker is tracker
 
 
 def feed(h, i, **kw):
     """Give frame i to the node through its synchroniser (RGB, then depth)."""
-    h.node._on_image(0, rgb_msg(i))
-    h.node._on_image(1, depth_msg(i, **kw))
+    h.node.sync.add(0, rgb_msg(i))
+    h.node.sync.add(1, depth_msg(i, **kw))
 
 
 def test_bag_loop_restarts_from_initial_pose_parameter(harness):
@@ -374,7 +356,7 @@ def test_bag_loop_restarts_from_initial_pose_parameter(harness):
     for loop in range(3):  # a bag played three times
         for i in (0, 1, 2, 60, 61):
             feed(h, i)
-    assert h.node._log.count("time_backwards") == 1  # one line, however often it loops
+    assert h.node.log_once.count("time_backwards") == 1  # one line, however often it loops
     assert h.node.stats.skipped["time_backwards"] == 2
     assert len(h.tracker.frames) == 15 and h.node.state == diag.TRACKING
     # Each restart re-initialised the tracker at the parameter's pose (plus the initial one).
@@ -390,42 +372,40 @@ def test_out_of_order_frames_dropped_with_one_log(harness):
     feed(h, 11)
     for i in (5, 6, 7):  # 0.1-0.2 s late: out of order, not a restart
         feed(h, i)
-    assert h.node._log.count("late") == 1
+    assert h.node.log_once.count("late") == 1
     assert h.node.sync.stats.dropped["late"] == 6
     assert len(h.tracker.frames) == 2 and h.node.state == diag.TRACKING
     feed(h, 12)
     assert len(h.tracker.frames) == 3
     assert h.spin_until(lambda: len(h.poses) == 3)
-    assert h.node._log.count("time_backwards") == 0
+    assert h.node.log_once.count("time_backwards") == 0
 
 
 def test_missing_camera_info_logged_once(harness):
     h = harness()
     for i in range(10):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
+        h.node.process_frame(rgb_msg(i), depth_msg(i))
     assert h.node.stats.skipped["no_camera_info"] == 10
-    assert h.node._log.count("no_camera_info") == 1
+    assert h.node.log_once.count("no_camera_info") == 1
     assert h.node.state == diag.WAITING_FOR_CAMERA_INFO
     h.node.publish_diagnostics()
     assert h.spin_until(lambda: h.diags)
     assert h.diags[-1].status[0].message == "waiting for camera_info"
     ready(h)
-    h.node._on_frame(rgb_msg(20), depth_msg(20))
+    h.node.process_frame(rgb_msg(20), depth_msg(20))
     assert h.spin_until(lambda: h.poses)
 
 
 def test_tracker_failures_logged_once(harness):
-    h = harness()
-
     def broken(K, size):
         raise RuntimeError("CUDA error: out of memory")
 
-    h.node._build = broken
+    h = harness(build=broken)
     for _ in range(3):
-        h.node._on_camera_info(info_msg())
+        h.node.on_camera_info(info_msg())
     for i in range(4):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
-    assert h.node._log.count("tracker_build") == 1
+        h.node.process_frame(rgb_msg(i), depth_msg(i))
+    assert h.node.log_once.count("tracker_build") == 1
     assert h.node.stats.skipped["tracker_build"] == 4
     h.node.publish_diagnostics()
     assert h.spin_until(lambda: h.diags)
@@ -441,11 +421,11 @@ def test_tracker_failures_logged_once(harness):
 
     h.tracker.track_staged = failing
     for i in range(5):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
-    assert h.node._log.count("tracker_exception") == 1
+        h.node.process_frame(rgb_msg(i), depth_msg(i))
+    assert h.node.log_once.count("tracker_exception") == 1
     assert h.node.stats.skipped["tracker_exception"] == 5
     h.tracker.track_staged = good
-    h.node._on_frame(rgb_msg(6), depth_msg(6))
+    h.node.process_frame(rgb_msg(6), depth_msg(6))
     assert h.spin_until(lambda: h.poses)
 
 
@@ -461,7 +441,7 @@ def test_input_stall_warns_once_and_tracking_resumes(harness):
     for _ in range(3):
         h.node.publish_diagnostics()
     assert h.spin_until(lambda: len(h.diags) == 4)
-    assert h.node._log.count("input_stalled") == 1
+    assert h.node.log_once.count("input_stalled") == 1
     status = h.diags[-1].status[0]
     assert status.level == b"\x01" and status.message.startswith("no RGB-D frames for")
     values = {kv.key: kv.value for kv in status.values}
@@ -475,7 +455,7 @@ def test_input_stall_warns_once_and_tracking_resumes(harness):
     time.sleep(0.4)
     h.node.publish_diagnostics()
     h.node.publish_diagnostics()
-    assert h.node._log.count("input_stalled") == 2
+    assert h.node.log_once.count("input_stalled") == 2
 
 
 @pytest.mark.slow
@@ -486,7 +466,7 @@ def test_camera_stopping_for_ten_seconds(harness):
     feed(h, 1)
     assert h.spin_until(lambda: len(h.poses) == 1)
     h.spin_until(lambda: False, timeout=10.0)  # 10 s without a frame, the node keeps spinning
-    assert h.node._log.count("input_stalled") == 1  # one log line for the whole stall
+    assert h.node.log_once.count("input_stalled") == 1  # one log line for the whole stall
     feed(h, 1 + 300)  # the camera is back, 10 s of stamps later
     assert h.spin_until(lambda: len(h.poses) == 2)
     assert h.node.state == diag.TRACKING
@@ -502,16 +482,16 @@ def test_reset_service_clears_pose(harness):
     assert h.spin_until(future.done)
     assert future.result().success
     assert h.node.state == diag.WAITING_FOR_POSE
-    h.node._on_frame(rgb_msg(1), depth_msg(1))
-    assert h.tracker.frames == [] and h.node._log.count("no_initial_pose") == 1
+    h.node.process_frame(rgb_msg(1), depth_msg(1))
+    assert h.tracker.frames == [] and h.node.log_once.count("no_initial_pose") == 1
 
 
 def test_overlay_and_bgr_mono_inputs(harness):
     h = harness(overrides={"publish_overlay": True})
     ready(h)
     assert h.spin_until(lambda: h.node._overlay_pub.get_subscription_count() > 0)
-    h.node._on_frame(rgb_msg(1, encoding="bgr8"), depth_msg(1))
-    h.node._on_frame(rgb_msg(2, encoding="mono8", value=50), depth_msg(2, encoding="32FC1"))
+    h.node.process_frame(rgb_msg(1, encoding="bgr8"), depth_msg(1))
+    h.node.process_frame(rgb_msg(2, encoding="mono8", value=50), depth_msg(2, encoding="32FC1"))
     assert h.spin_until(lambda: len(h.overlays) == 2)
     img = np.frombuffer(h.overlays[0].data, np.uint8).reshape(H, W, 3)
     assert h.overlays[0].encoding == "rgb8" and h.overlays[0].header.frame_id == FRAME
@@ -544,13 +524,6 @@ def test_main_exits_nonzero_on_missing_mesh(capfd):
         main(["--ros-args", "-p", "mesh_path:=/nonexistent/mesh.obj"])
     assert e.value.code == 1
     assert "mesh file not found" in capfd.readouterr().err
-
-
-def test_yaml_matches_parameter_table():
-    cfg = yaml.safe_load((ROOT / "config" / "tracker.yaml").read_text())
-    values = cfg["/**"]["ros__parameters"]
-    declared = {p.name: p.default for p in P.PARAMETERS if p.default is not None}
-    assert values == declared
 
 
 def test_launch_file_declares_arguments():
@@ -614,37 +587,37 @@ class FakeMessageFilters:
 
 
 def test_message_filters_path(context, monkeypatch):
-    import pose_tracker.ros.node as node_mod
+    import pose_tracker.ros.sync as sync_mod
     FakeMessageFilters.subscribers.clear()
-    monkeypatch.setattr(node_mod, "_import_message_filters", lambda: FakeMessageFilters)
+    monkeypatch.setattr(sync_mod, "import_message_filters", lambda: FakeMessageFilters)
     node = PoseTrackerNode(
         tracker_factory=lambda p: TrackerSetup(build=FakeTracker, mesh=cube_mesh()),
         context=context, parameter_overrides=[
             Parameter("initial_pose", value=[0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 1.0])])
     try:
-        assert node.sync_backend == "message_filters" and node.sync is None
+        assert node.sync_backend == "message_filters" and node.sync.stats is None
         topics = {t: kw for t, kw in FakeMessageFilters.subscribers}
         assert set(topics) == {"rgb/image_raw", "depth/image_raw"}
         assert all(kw["qos_profile"] == qos_profile_sensor_data for kw in topics.values())
-        node._on_camera_info(info_msg())
-        rgb_sub, depth_sub = node._mf_subs
+        node.on_camera_info(info_msg())
+        rgb_sub, depth_sub = node.sync.subscribers
         for i in (200, 201, 0, 1):  # the bag loops after frame 201
             rgb_sub.signal(rgb_msg(i))
             depth_sub.signal(depth_msg(i))
         assert len(node.tracker.frames) == 4
-        assert node._log.count("time_backwards") == 1
+        assert node.log_once.count("time_backwards") == 1
         assert len(node.tracker.resets) == 2  # restarted from the initial_pose parameter
         # Out of order after a match: dropped in the node, one log line.
         for i in (2, 3, 1, 0):
             rgb_sub.signal(rgb_msg(i))
             depth_sub.signal(depth_msg(i))
         assert len(node.tracker.frames) == 6
-        assert node.stats.skipped["late"] == 2 and node._log.count("late") == 1
+        assert node.stats.skipped["late"] == 2 and node.log_once.count("late") == 1
         # A stale queued message is cleared by the loop reset, in place.
         rgb_sub.signal(rgb_msg(300))
         rgb_sub.signal(rgb_msg(5))
-        assert list(node._mf_sync.queues[0]) == [(100, 5 * 33_333_333)]
-        assert node._log.count("time_backwards") == 1  # still one log line
+        assert list(node.sync.synchronizer.queues[0]) == [(100, 5 * 33_333_333)]
+        assert node.log_once.count("time_backwards") == 1  # still one log line
     finally:
         node.destroy_node()
 
@@ -653,7 +626,7 @@ def test_default_factory_startup_errors(tmp_path):
     trimesh = pytest.importorskip("trimesh")
     pytest.importorskip("torch")
     from pose_tracker.errors import MeshError, MeshUnitsError, WeightsError
-    from pose_tracker.ros.node import default_tracker_factory
+    from pose_tracker.ros.tracker_setup import default_tracker_factory
 
     with pytest.raises(MeshError, match="mesh_path parameter is empty"):
         default_tracker_factory(P.TrackerParams())

@@ -18,6 +18,7 @@ from sensor_msgs.msg import RegionOfInterest  # noqa: E402
 from test_node import (FRAME, H, START, W, depth_msg, feed, info_msg,  # noqa: E402
                        initial_pose_msg, ready, rgb_msg)
 
+from pose_tracker.pose_checks import initial_pose_problem  # noqa: E402
 from pose_tracker.ros import diagnostics as diag  # noqa: E402
 from pose_tracker.ros import input_checks as ic  # noqa: E402
 
@@ -38,17 +39,17 @@ def test_frame_id_mismatch_skipped_once_and_counted(harness):
     h = harness()
     ready(h)
     for i in range(3):
-        h.node._on_frame(rgb_msg(i), depth_msg(i, frame="camera_depth_optical_frame"))
-    assert h.node._log.count("frame_id_mismatch") == 1
+        h.node.process_frame(rgb_msg(i), depth_msg(i, frame="camera_depth_optical_frame"))
+    assert h.node.log_once.count("frame_id_mismatch") == 1
     assert h.node.stats.skipped["frame_id_mismatch"] == 3 and h.tracker.frames == []
-    text = h.node._log.records[-1][2]
+    text = h.node.log_once.records[-1][2]
     assert "camera_depth_optical_frame" in text and "accept_frame_id_mismatch" in text
     assert diag_values(h)["skipped.frame_id_mismatch"] == "3"
     # The parameter accepts it: tracked, one warning, counted as an event.
     h.node.set_parameters([Parameter("accept_frame_id_mismatch", value=True)])
     for i in range(3, 5):
-        h.node._on_frame(rgb_msg(i), depth_msg(i, frame="camera_depth_optical_frame"))
-    assert len(h.tracker.frames) == 2 and h.node._log.count("frame_id_mismatch_accepted") == 1
+        h.node.process_frame(rgb_msg(i), depth_msg(i, frame="camera_depth_optical_frame"))
+    assert len(h.tracker.frames) == 2 and h.node.log_once.count("frame_id_mismatch_accepted") == 1
     assert diag_values(h)["events.frame_id_mismatch_accepted"] == "2"
 
 
@@ -62,13 +63,13 @@ def test_zero_stamps_said_plainly(harness):
     h = harness()
     ready(h)
     for i in range(5):
-        h.node._on_image(0, zero_stamped(rgb_msg(i)))
-        h.node._on_image(1, zero_stamped(depth_msg(i)))
-    assert h.node._log.count("stamp_zero") == 1
+        h.node.sync.add(0, zero_stamped(rgb_msg(i)))
+        h.node.sync.add(1, zero_stamped(depth_msg(i)))
+    assert h.node.log_once.count("stamp_zero") == 1
     assert "does not stamp its images" in dict(
-        (k, m) for k, _, m in h.node._log.records)["stamp_zero"]
+        (k, m) for k, _, m in h.node.log_once.records)["stamp_zero"]
     # Not mistaken for out-of-order delivery or a restart.
-    assert h.node._log.count("late") == 0 and h.node._log.count("time_backwards") == 0
+    assert h.node.log_once.count("late") == 0 and h.node.log_once.count("time_backwards") == 0
     assert h.node.stats.skipped["stamp_zero"] == 10 and h.tracker.frames == []
     assert h.node.state == diag.TRACKING
     feed(h, 1)  # stamped frames are tracked again
@@ -81,12 +82,12 @@ def test_repeated_stamps_said_plainly(harness):
     feed(h, 1)
     for _ in range(3):
         feed(h, 1)  # the driver publishes the same stamp again
-    assert h.node._log.count("stamp_repeated") == 1 and h.node._log.count("late") == 0
+    assert h.node.log_once.count("stamp_repeated") == 1 and h.node.log_once.count("late") == 0
     assert h.node.stats.skipped["stamp_repeated"] == 6
     assert len(h.tracker.frames) == 1
     # The same in the node's own check (message_filters path, direct calls).
-    h.node._on_frame(rgb_msg(2), depth_msg(2))
-    h.node._on_frame(rgb_msg(2), depth_msg(2))
+    h.node.process_frame(rgb_msg(2), depth_msg(2))
+    h.node.process_frame(rgb_msg(2), depth_msg(2))
     assert h.node.stats.skipped["stamp_repeated"] == 7 and len(h.tracker.frames) == 2
     assert diag_values(h)["skipped.stamp_repeated"] == "7"
 
@@ -139,14 +140,14 @@ def test_intrinsics_choice():
 def test_camera_info_notes_logged_once_and_rectified_uses_p(harness):
     h = harness()
     for _ in range(3):
-        h.node._on_camera_info(full_info(d=(0.1, 0, 0, 0, 0)))
+        h.node.on_camera_info(full_info(d=(0.1, 0, 0, 0, 0)))
     assert h.tracker.K[0, 0] == 30.0
-    assert h.node._log.count("camera_info.distortion") == 1
+    assert h.node.log_once.count("camera_info.distortion") == 1
     assert diag_values(h)["events.camera_info.distortion"] == "3"
     h = harness(overrides={"image_rectified": "true"})
     assert h.node.rectified
-    h.node._on_camera_info(full_info(d=(0.1, 0, 0, 0, 0), p=p_of(28.0, 15.0, 11.0)))
-    assert h.tracker.K[0, 0] == 28.0 and h.node._log.count("camera_info.distortion") == 0
+    h.node.on_camera_info(full_info(d=(0.1, 0, 0, 0, 0), p=p_of(28.0, 15.0, 11.0)))
+    assert h.tracker.K[0, 0] == 28.0 and h.node.log_once.count("camera_info.distortion") == 0
     bad = h.node.set_parameters([Parameter("image_rectified", value="maybe")])
     assert not bad[0].successful
 
@@ -161,27 +162,28 @@ def pose_at(x, y, z):
 def test_initial_pose_refused_with_reason(harness):
     h = harness()
     ready(h, pose=False)
-    h.node._on_frame(rgb_msg(0), depth_msg(0))  # depth 0.6 m everywhere
+    h.node.process_frame(rgb_msg(0), depth_msg(0))  # depth 0.6 m everywhere
     cases = [(pose_at(0, 0, -0.5), "behind the camera"),
              (pose_at(0, 0, 0.0), "behind the camera"),
              (pose_at(2.0, 0, 0.6), "outside the 32x24 image"),
              (pose_at(0, 0, 6.0), "far outside the depth range")]
     for n, (T, reason) in enumerate(cases, 1):
-        h.node._on_initial_pose(initial_pose_msg(T))
+        h.node.on_initial_pose(initial_pose_msg(T))
         assert h.node.state == diag.WAITING_FOR_POSE, reason
         assert h.node.stats.events["initial_pose_refused"] == n
-    assert ic.initial_pose_problem(pose_at(0, 0, -0.5)).startswith("the object centre is at")
+    assert initial_pose_problem(pose_at(0, 0, -0.5)).startswith("the object centre is at")
     # At run time the parameter is refused with the reason too.
     bad = h.node.set_parameters([Parameter("initial_pose",
                                            value=[0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0])])
     assert not bad[0].successful and "behind the camera" in bad[0].reason
     assert diag_values(h)["events.initial_pose_refused"] == "4"
-    h.node._on_initial_pose(initial_pose_msg(START))
+    h.node.on_initial_pose(initial_pose_msg(START))
     assert h.node.state == diag.TRACKING
 
 
 def test_initial_pose_parameter_behind_camera_refused_at_start(context):
-    from pose_tracker.ros.node import PoseTrackerNode, TrackerSetup
+    from pose_tracker.ros.node import PoseTrackerNode
+    from pose_tracker.ros.tracker_setup import TrackerSetup
 
     with pytest.raises(ValueError, match="behind the camera"):
         PoseTrackerNode(tracker_factory=lambda p: TrackerSetup(build=None), context=context,
@@ -214,24 +216,24 @@ def test_initial_pose_in_another_frame(harness):
     h = harness()
     ready(h, pose=False)
     # Without tf2_ros (the PyPI wheels) the pose is refused, not used as if in the camera frame.
-    h.node._tf_buffer = None
-    h.node._on_initial_pose(base_link_pose())
+    h.node.tf_buffer = None
+    h.node.on_initial_pose(base_link_pose())
     assert h.node.state == diag.WAITING_FOR_POSE
     assert h.node.stats.events["initial_pose_refused"] == 1
     # With TF: transformed into the image frame.
-    h.node._tf_buffer = FakeBuffer()
-    h.node._on_initial_pose(base_link_pose(pose_at(0.01, 0.0, 1.0)))
+    h.node.tf_buffer = FakeBuffer()
+    h.node.on_initial_pose(base_link_pose(pose_at(0.01, 0.0, 1.0)))
     assert h.node.state == diag.TRACKING
-    assert h.node._tf_buffer.calls == [(FRAME, "base_link")]
+    assert h.node.tf_buffer.calls == [(FRAME, "base_link")]
     np.testing.assert_allclose(h.tracker.resets[-1][:3, 3], [0.01, 0.0, 0.6])
     # TF without that frame: refused with the reason.
-    h.node._tf_buffer = FakeBuffer(known=False)
-    h.node._on_initial_pose(base_link_pose())
+    h.node.tf_buffer = FakeBuffer(known=False)
+    h.node.on_initial_pose(base_link_pose())
     assert h.node.stats.events["initial_pose_refused"] == 2
     # A pose in the image frame (or with an empty frame) needs no TF.
-    h.node._tf_buffer = FakeBuffer()
-    h.node._on_initial_pose(initial_pose_msg())
-    assert h.node._tf_buffer.calls == []
+    h.node.tf_buffer = FakeBuffer()
+    h.node.on_initial_pose(initial_pose_msg())
+    assert h.node.tf_buffer.calls == []
 
 
 # ---------------------------------------------------------------- LOST at once
@@ -239,29 +241,11 @@ def test_depth_at_far_limit_is_lost_at_once(harness):
     h = harness()
     ready(h)
     for i in range(4):
-        h.node._on_frame(rgb_msg(i), depth_msg(i, mm=10_000))  # everything at 10 m
+        h.node.process_frame(rgb_msg(i), depth_msg(i, mm=10_000))  # everything at 10 m
     h.spin_until(lambda: False, timeout=0.2)
     assert h.node.state == diag.LOST and h.poses == [] and h.tracker.frames == []
     assert h.node.stats.skipped["no_depth_support"] == 1
     assert h.node.stats.skipped["lost"] == 3
-
-
-def test_zero_support_on_first_frame_is_lost_at_once(harness):
-    h = harness()
-    ready(h)
-    h.tracker.quality = 0.0
-    for i in range(3):
-        h.node._on_frame(rgb_msg(i), depth_msg(i))
-    h.spin_until(lambda: False, timeout=0.2)
-    assert h.node.state == diag.LOST and h.poses == [] and len(h.tracker.frames) == 1
-    # Later in a track, quality 0 still needs lost_after_frames frames (occlusions happen).
-    h.tracker.quality = 0.9
-    h.init_pub.publish(initial_pose_msg())
-    assert h.spin_until(lambda: h.node.state == diag.TRACKING)
-    h.node._on_frame(rgb_msg(5), depth_msg(5))
-    h.tracker.quality = 0.0
-    h.node._on_frame(rgb_msg(6), depth_msg(6))
-    assert h.node.state == diag.TRACKING and h.spin_until(lambda: len(h.poses) == 2)
 
 
 # ---------------------------------------------------------------- stale frames, status
@@ -282,7 +266,7 @@ def test_newest_pair_tracked_and_stale_ones_dropped(harness):
     h.spin_until(lambda: False, timeout=0.3)
     assert len(h.tracker.frames) == 1 and len(h.poses) == 1
     assert (h.poses[0].header.stamp.sec, h.poses[0].header.stamp.nanosec) == (100, 166_666_665)
-    assert h.node.stats.skipped["stale"] == 4 and h.node._log.count("stale") == 1
+    assert h.node.stats.skipped["stale"] == 4 and h.node.log_once.count("stale") == 1
     v = diag_values(h)
     assert v["skipped.stale"] == "4" and float(v["frame_age_ms"]) > 0
     assert float(v["frame_age_ms_max"]) >= float(v["frame_age_ms_mean"]) > 0
@@ -295,7 +279,7 @@ def test_newest_pair_tracked_and_stale_ones_dropped(harness):
     assert sv["published"] == "true" and sv["quality"] == "0.900"
     assert float(sv["frame_age_ms"]) > 0 and sv["stamp"] == "100.166667"
     # A rejected frame: ERROR with the reason; waiting: WARN.
-    h.node._on_frame(rgb_msg(7), depth_msg(7, frame="other"))
+    h.node.process_frame(rgb_msg(7), depth_msg(7, frame="other"))
     assert h.spin_until(lambda: statuses[-1].level == b"\x02")
     assert statuses[-1].message == "skipped: frame_id_mismatch"
     assert values(statuses[-1])["published"] == "false"
@@ -313,8 +297,8 @@ def test_every_pair_tracked_without_drop_stale_frames(harness):
 def test_startup_progress_logs(tmp_path):
     trimesh = pytest.importorskip("trimesh")
     pytest.importorskip("torch")
-    from pose_tracker.ros import params as P
-    from pose_tracker.ros.node import default_tracker_factory
+    from pose_tracker.ros import node_parameters as P
+    from pose_tracker.ros.tracker_setup import default_tracker_factory
 
     lines = []
     logger = SimpleNamespace(info=lines.append, warning=lambda t: lines.append("W " + t))

@@ -56,7 +56,7 @@ def with_registrar(h):
 def frame(h, i, mask=None):
     if mask is not None:
         h.node.registration.on_mask(mask)
-    h.node._on_frame(rgb_msg(i), depth_msg(i))
+    h.node.process_frame(rgb_msg(i), depth_msg(i))
 
 
 def test_auto_register_on_first_frame_with_a_mask(harness):
@@ -94,7 +94,7 @@ def test_low_score_is_reported_not_published(harness):
     h.spin_until(lambda: False, timeout=0.2)
     assert h.poses == [] and h.node.state == diag.WAITING_FOR_POSE
     assert len(fake.masks) == 3
-    assert h.node._log.count("registration_low_score") == 1
+    assert h.node.log_once.count("registration_low_score") == 1
     assert h.node.stats.skipped["registration_low_score"] == 3
     fake.support = 0.9  # a good registration afterwards is accepted
     frame(h, 3, mask_msg(3))
@@ -116,7 +116,7 @@ def test_bad_masks_one_message_per_kind(harness, make_mask, error, kind):
     ready(h, pose=False)
     for i in range(100, 104):
         frame(h, i, make_mask(i))
-    assert h.node._log.count(kind) == 1
+    assert h.node.log_once.count(kind) == 1
     assert h.node.stats.skipped[kind] == 4
     assert h.poses == [] and h.node.state == diag.WAITING_FOR_POSE
     # The node keeps running: a good mask afterwards registers.
@@ -157,8 +157,8 @@ def test_mask_after_its_frame_registers_that_frame(harness):
     h = harness()
     fake = with_registrar(h)
     ready(h, pose=False)
-    h.node._on_frame(rgb_msg(5, value=77), depth_msg(5))  # a segmenter's mask comes later
-    h.node._on_frame(rgb_msg(6, value=88), depth_msg(6))
+    h.node.process_frame(rgb_msg(5, value=77), depth_msg(5))  # a segmenter's mask comes later
+    h.node.process_frame(rgb_msg(6, value=88), depth_msg(6))
     assert fake.masks == [] and h.node.state == diag.WAITING_FOR_POSE
     h.node.registration.on_mask(mask_msg(5))
     assert len(fake.masks) == 1 and h.node.state == diag.TRACKING
@@ -167,5 +167,5 @@ def test_mask_after_its_frame_registers_that_frame(harness):
     assert (h.poses[0].header.stamp.sec, h.poses[0].header.stamp.nanosec) == (
         stamp5.sec, stamp5.nanosec)
     # A warning and then an info line from the once-log: both logged (no rclpy severity clash).
-    h.node._log("test_warning", "warning", "w")
-    h.node._log("test_info", "info", "i")
+    h.node.log_once("test_warning", "warning", "w")
+    h.node.log_once("test_info", "info", "i")

@@ -79,8 +79,8 @@ def test_node_exits_nonzero_with_the_reason(files):
 def test_factory_rejects_each_bad_file(files):
     """The same checks in-process (cheaper), for the cases the subprocess test does not run."""
     from pose_tracker.errors import MeshError, WeightsError
-    from pose_tracker.ros import params as P
-    from pose_tracker.ros.node import default_tracker_factory
+    from pose_tracker.ros import node_parameters as P
+    from pose_tracker.ros.tracker_setup import default_tracker_factory
 
     with pytest.raises(MeshError, match="no triangles"):
         default_tracker_factory(P.TrackerParams(mesh_path=files["empty"]))

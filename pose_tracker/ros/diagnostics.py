@@ -10,11 +10,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Dict, Optional, Tuple
 
-#: Tracking states reported by the node.
-WAITING_FOR_CAMERA_INFO = "WAITING_FOR_CAMERA_INFO"
-WAITING_FOR_POSE = "WAITING_FOR_INITIAL_POSE"
-TRACKING = "TRACKING"
-LOST = "LOST"
+# Tracking states reported by the node (`pose_tracker.tracking_state`), re-exported.
+from pose_tracker.tracking_state import (LOST, TRACKING,  # noqa: F401
+                                         WAITING_FOR_CAMERA_INFO, WAITING_FOR_POSE)
 
 #: Skip reasons that are states, not bad input.
 BENIGN_SKIPS = ("no_camera_info", "no_initial_pose", "lost", "late", "stale")

@@ -16,20 +16,21 @@ object_frame), `~/marker` (visualization_msgs/Marker of the mesh, latched), `~/o
 (sensor_msgs/Image rgb8, optional), /diagnostics (1 Hz) and `~/status`
 (diagnostic_msgs/DiagnosticStatus, one per synchronised frame: see `publish_frame_status`).
 Service `~/reset` (std_srvs/Trigger) forgets the pose. RGB and depth are matched by approximate
-time (message_filters when installed, otherwise `pose_tracker.ros.sync`); camera_info is not
-synchronised: its latest value is used. Under load the newest synchronised pair is tracked and
-older queued ones are dropped (`drop_stale_frames`). Quietly wrong input (RGB/depth frame_ids,
-stamps, camera_info, initial poses) is checked with `pose_tracker.ros.input_checks`; each
-finding is logged once and counted on /diagnostics.
+time (`pose_tracker.ros.sync.make_image_sync`: message_filters when installed, otherwise our
+own synchroniser); camera_info is not synchronised: its latest value is used. Under load the
+newest synchronised pair is tracked and older queued ones are dropped (`drop_stale_frames`).
+Quietly wrong input (RGB/depth frame_ids, stamps, camera_info, initial poses) is checked with
+`pose_tracker.ros.input_checks`; each finding is logged once and counted on /diagnostics.
 
-The tracker is built by a factory (see `TrackerSetup`), so tests run the node with a fake.
+The tracking state (pose set, cleared, LOST; which results are accepted) is the core's
+`pose_tracker.tracking_state.TrackingState`; this node feeds it and logs, counts and publishes.
+The tracker is built by a factory (see `pose_tracker.ros.tracker_setup.TrackerSetup`), so tests
+run the node with a fake.
 """
 
-from dataclasses import dataclass
 import functools
-import os
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import rclpy
@@ -37,153 +38,43 @@ from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
-from pose_tracker.errors import (FrameError, MeshError, MeshUnitsError, PoseTrackerError,
-                                 WeightsError)
+from pose_tracker.errors import FrameError, PoseTrackerError
+from pose_tracker.pose_checks import depth_range
 from pose_tracker.ros import conversions as conv
 from pose_tracker.ros import diagnostics as diag
 from pose_tracker.ros import input_checks as ic
-from pose_tracker.ros import params as P
-from pose_tracker.ros.markers import DisplayMesh, mesh_marker
+from pose_tracker.ros import node_parameters as NP
+from pose_tracker.ros.markers import mesh_marker
 from pose_tracker.ros.overlay import draw_overlay, subsample_points
 from pose_tracker.ros.registration_input import default_registrar_factory, RegistrationInput
-from pose_tracker.ros.sync import ApproximateTimeSync, LATE
+from pose_tracker.ros.sync import make_image_sync
 from pose_tracker.ros.tf_publisher import TfPublisher
+from pose_tracker.ros.tracker_setup import default_tracker_factory, TrackerFactory
+from pose_tracker.tracking_state import TrackingState
 
 #: Input topics (relative: they follow the node's namespace and remappings).
 RGB_TOPIC = "rgb/image_raw"
 DEPTH_TOPIC = "depth/image_raw"
 CAMERA_INFO_TOPIC = "rgb/camera_info"
+IMAGE_TOPICS = (RGB_TOPIC, DEPTH_TOPIC)
 #: A stamp this much older than the newest one on its topic is a restart (bag loop), seconds.
 TIME_JUMP_S = 1.0
 
 
-@dataclass
-class TrackerSetup:
+class OnceLog:
     """
-    What a tracker factory returns: how to build the tracker, and the mesh to display.
+    Log each kind of finding once (until `clear`), keeping a record for tests.
 
-    Attributes
-    ----------
-    build
-        `build(K, (H, W)) -> tracker`, called on the first valid camera_info. The tracker
-        implements the `pose_tracker.tracker.Tracker` API: `staging.rgb` (H,W,3) uint8,
-        `staging.depth` (H,W) float32 m, `reset(pose)`, `track_staged() -> result` with
-        `pose` (4,4), `quality` float, `ms` float, and `set_camera(K, (H, W))`.
-    mesh
-        the object's geometry in the original mesh frame, metres, for the marker, the
-        overlay and the jump check; None disables those.
+    Call it as `log(key, level, message)`; True when the line was logged.
 
+    Attributes:
+        records: (key, level, message) of every line logged.
     """
-
-    build: Callable[[np.ndarray, Tuple[int, int]], Any]
-    mesh: Optional[DisplayMesh] = None
-
-
-#: `factory(params) -> TrackerSetup`; called once in the node's constructor. It should load and
-#: check everything that can be wrong (mesh, weights, device) and raise PoseTrackerError.
-TrackerFactory = Callable[[P.TrackerParams], TrackerSetup]
-
-
-def default_tracker_factory(params: P.TrackerParams,
-                            logger=None) -> TrackerSetup:
-    """
-    Load the mesh and the weights now; build `pose_tracker.tracker.Tracker` lazily.
-
-    `logger` (an rclpy logger), when given, receives progress lines (what is loaded, how long
-    it took) and the mesh's warnings (implausible size).
-
-    Raises
-    ------
-    MeshError
-        mesh_path empty, missing, unreadable or not in metres.
-    WeightsError
-        weights missing, corrupt or of an unknown architecture.
-    PoseTrackerError
-        the device cannot be used.
-
-    """
-    if not params.mesh_path:
-        raise MeshError("the mesh_path parameter is empty: give the object's mesh file "
-                        "(e.g. --ros-args -p mesh_path:=/path/to/object.obj)")
-    if not os.path.isfile(params.mesh_path):
-        raise MeshError(f"mesh file not found: '{params.mesh_path}' (mesh_path parameter)")
-
-    def log(text: str) -> None:
-        if logger is not None:
-            logger.info(text)
-    t0 = time.monotonic()
-    log("importing torch and the tracker ...")
-    # Imported here: torch is heavy and tests with a fake tracker do not need it.
-    import warnings
-    from pose_tracker.mesh import load_mesh
-    from pose_tracker.network.checkpoint import load_refiner
-    from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker, resolve_device
-
-    log(f"imported in {time.monotonic() - t0:.1f} s; loading mesh '{params.mesh_path}' ...")
-    t0 = time.monotonic()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mesh = (load_mesh(params.mesh_path) if params.mesh_scale == 0.0
-                    else load_mesh(params.mesh_path, params.mesh_scale))
-    except MeshUnitsError as e:
-        scale = getattr(e, "suggested_scale", None)
-        raise MeshUnitsError(f"{e} -- for this node set the mesh_scale parameter: "
-                             f"--ros-args -p mesh_scale:={scale if scale else 0.001:g}") from e
-    except PoseTrackerError:
-        raise
-    except Exception as e:
-        raise MeshError(f"cannot load mesh '{params.mesh_path}': {e}") from e
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            if logger is not None:
-                logger.warning(str(w.message))
-    log(f"mesh loaded in {time.monotonic() - t0:.1f} s: {mesh.num_faces} faces, diameter "
-        f"{mesh.diameter:.3f} m")
-    weights_path = params.weights_path or str(DEFAULT_WEIGHTS)
-    t0 = time.monotonic()
-    log(f"loading refiner weights '{weights_path}' ...")
-    if not os.path.isfile(weights_path):
-        raise WeightsError(
-            f"refiner weights not found: '{weights_path}'" + (
-                "" if params.weights_path else
-                " (the shipped weights are missing from this install; set weights_path)"))
-    try:
-        model = load_refiner(weights_path)
-    except PoseTrackerError:
-        raise
-    except Exception as e:
-        raise WeightsError(f"cannot load refiner weights '{weights_path}': {e}") from e
-    try:
-        device = str(resolve_device(params.device))
-    except RuntimeError as e:
-        raise PoseTrackerError(str(e)) from e
-    log(f"weights loaded in {time.monotonic() - t0:.1f} s; device {device}")
-    # The display mesh is the tracker's, back in the original file frame (the frame of the
-    # published poses): one load, and the marker matches what is tracked.
-    display = DisplayMesh(np.asarray(mesh.vertices, np.float64) + np.asarray(mesh.center),
-                          np.asarray(mesh.faces), os.path.abspath(params.mesh_path),
-                          params.mesh_scale if params.mesh_scale > 0 else 1.0,
-                          float(mesh.diameter))
-
-    def build(K: np.ndarray, image_size: Tuple[int, int]):
-        return Tracker(mesh, K, image_size, weights=model, device=device,
-                       network_iterations=params.network_iterations,
-                       icp_iterations=params.icp_iterations,
-                       icp_gates=(params.icp_gate_start, params.icp_gate_end),
-                       use_cuda_graph=params.use_cuda_graph,
-                       compile=params.compile)
-
-    return TrackerSetup(build=build, mesh=display)
-
-
-class _OnceLog:
-    """Log each kind of problem once (until `clear`), keeping a record for tests."""
 
     def __init__(self, logger):
         self._logger = logger
         self._seen = set()
-        self.records = []  # (key, level, message) of every emitted line
+        self.records = []
 
     def __call__(self, key: str, level: str, message: str) -> bool:
         if key in self._seen:
@@ -210,6 +101,7 @@ class _OnceLog:
         return found
 
     def count(self, key: str) -> int:
+        """How many times lines of `key` were logged."""
         return sum(1 for k, _, _ in self.records if k == key)
 
 
@@ -224,50 +116,34 @@ def _make_tf_buffer(node):
     return buffer
 
 
-def _take(subscription):
-    """Take one pending message from an rclpy subscription without waiting; None when none."""
-    if subscription is None:
-        return None
-    try:
-        with subscription.handle:
-            info = subscription.handle.take_message(subscription.msg_type, subscription.raw)
-    except Exception:  # destroyed, or an rclpy without this internal API: nothing to drain
-        return None
-    return None if info is None else info[0]
-
-
-def _import_message_filters():
-    try:
-        import message_filters
-    except ImportError:
-        return None
-    return message_filters
-
-
 class PoseTrackerNode(Node):
     """
     The pose tracker node.
 
-    Parameters
-    ----------
-    tracker_factory
-        `factory(params) -> TrackerSetup`; None = `default_tracker_factory`
-        (real mesh, weights and `pose_tracker.tracker.Tracker`).
-    node_name
-        default node name (remappable with `__node:=`).
-    use_message_filters
-        use message_filters' synchroniser when it is installed; False
-        always uses `pose_tracker.ros.sync`.
-    **node_kwargs
-        passed to `rclpy.node.Node` (context, namespace, parameter_overrides, ...).
+    Args:
+        tracker_factory: `factory(params) -> TrackerSetup`; None = `default_tracker_factory`
+            (real mesh, weights and `pose_tracker.tracker.Tracker`).
+        node_name: default node name (remappable with `__node:=`).
+        use_message_filters: use message_filters' synchroniser when it is installed; False
+            always uses `pose_tracker.ros.sync`.
+        registrar_factory: `tracker -> registrar` for `~/mask` registration; None = the real
+            `pose_tracker.registration.Registrar`.
+        **node_kwargs: passed to `rclpy.node.Node` (context, namespace, parameter_overrides,
+            ...).
 
-    Raises
-    ------
-    ValueError
-        an invalid parameter value.
-    PoseTrackerError
-        the factory could not load the mesh, the weights or the device.
+    Attributes:
+        params: the `TrackerParams` (run-time changes are applied to it).
+        tracking: the `TrackingState` (pose, LOST, camera).
+        tracker: the tracker, None until the first valid camera_info.
+        sync: the `pose_tracker.ros.sync.ImageSync` of the RGB and depth subscriptions.
+        stats: the `NodeStats` reported on /diagnostics.
+        log_once: the `OnceLog` of the findings (each kind logged once).
+        tf_publisher: the /tf `TfPublisher`, None while publish_tf is false.
+        tf_buffer: tf2_ros Buffer for initial poses in other frames, None without tf2_ros.
 
+    Raises:
+        ValueError: an invalid parameter value.
+        PoseTrackerError: the factory could not load the mesh, the weights or the device.
     """
 
     def __init__(self, tracker_factory: Optional[TrackerFactory] = None,
@@ -285,14 +161,24 @@ class PoseTrackerNode(Node):
 
     # ------------------------------------------------------------------ construction
     def _setup(self, factory: TrackerFactory, use_message_filters: bool) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-        from geometry_msgs.msg import PoseStamped
-        from sensor_msgs.msg import CameraInfo, Image
-        from std_srvs.srv import Trigger
-        from visualization_msgs.msg import Marker
+        self.log_once = OnceLog(self.get_logger())
+        self.params = NP.declare(self)
+        self._load_tracker_setup(factory)
+        self._init_frame_state()
+        self._create_publishers()
+        # Created before the image subscriptions: the executor serves ready subscriptions in
+        # creation order, so a camera_info that arrives with the first images builds the
+        # tracker before that frame is processed (else the first frame is dropped).
+        self._create_inputs(use_message_filters)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        if self.params.publish_marker and self.mesh is not None:
+            self._marker_pub.publish(mesh_marker(self.mesh, self.params.object_frame))
+        self._apply_initial_pose_parameter()
+        self._log_ready()
 
-        self._log = _OnceLog(self.get_logger())
-        self.params = P.declare(self)
+    def _load_tracker_setup(self, factory: TrackerFactory) -> None:
+        """Run the factory (mesh, weights); set up the mesh's overlay points and the state."""
         t0 = time.monotonic()
         self.get_logger().info(
             f"starting: loading mesh '{self.params.mesh_path}' and refiner weights "
@@ -310,26 +196,22 @@ class PoseTrackerNode(Node):
         elif self.mesh is not None:
             self._overlay_points = subsample_points(self.mesh.vertices)
         has_mesh = self.mesh is not None and len(self.mesh.vertices) > 0
-        self._mesh_center = (0.5 * (self.mesh.vertices.min(0) + self.mesh.vertices.max(0))
-                             if has_mesh else np.zeros(3))
+        center = (0.5 * (self.mesh.vertices.min(0) + self.mesh.vertices.max(0))
+                  if has_mesh else np.zeros(3))
+        self.tracking = TrackingState(
+            self.params, diameter=self.mesh.diameter if self.mesh is not None else 0.0,
+            center=center, points=self._overlay_points,
+            max_depth=NP.MAX_PLAUSIBLE_MEDIAN_DEPTH)
 
+    def _init_frame_state(self) -> None:
+        """Set up what the node remembers between frames, besides the tracking state."""
         self.tracker = None
-        self._K: Optional[np.ndarray] = None
-        self._size: Optional[Tuple[int, int]] = None
         self._camera_info_problem: Optional[str] = None
         self._build_failed = False
-        self._has_pose = False
-        self._pending_pose: Optional[np.ndarray] = None
-        self._last_pose: Optional[np.ndarray] = None
-        self._low_quality = 0
-        self._lost = False
         self._last_stamp_ns: Optional[int] = None
-        self._newest_ns = [None, None]
         self._frame_id = ""
         self._info_frame_id = ""
         self._topic_stamps = [None, None]  # last header stamp per image topic, ns
-        self._frames_since_pose = 0
-        self._depth_range: Optional[Tuple[float, float]] = None
         self._pending_pair = None
         self._draining = False
         self._last_result = None
@@ -337,74 +219,65 @@ class PoseTrackerNode(Node):
         mode = self.params.image_rectified
         self.rectified = (ic.is_rectified_topic(self._topic(RGB_TOPIC)) if mode == "auto"
                           else mode == "true")
-        self._tf_buffer = _make_tf_buffer(self)
+        self.tf_buffer = _make_tf_buffer(self)
 
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                              history=HistoryPolicy.KEEP_LAST)
+    def _create_publishers(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import Image
+        from visualization_msgs.msg import Marker
+
+        self._reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                                    history=HistoryPolicy.KEEP_LAST)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pose_pub = self.create_publisher(PoseStamped, "~/pose", reliable)
+        self._pose_pub = self.create_publisher(PoseStamped, "~/pose", self._reliable)
         self._overlay_pub = self.create_publisher(
             Image, "~/overlay", QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE))
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
-        self._status_pub = self.create_publisher(DiagnosticStatus, "~/status", reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", self._reliable)
+        self._status_pub = self.create_publisher(DiagnosticStatus, "~/status", self._reliable)
         self._marker_pub = self.create_publisher(Marker, "~/marker", latched)
-        self._tf = TfPublisher(self) if self.params.publish_tf else None
+        self.tf_publisher = TfPublisher(self) if self.params.publish_tf else None
 
-        # Created before the image subscriptions: the executor serves ready subscriptions in
-        # creation order, so a camera_info that arrives with the first images builds the
-        # tracker before that frame is processed (else the first frame is dropped).
+    def _create_inputs(self, use_message_filters: bool) -> None:
+        """Subscriptions (camera_info first, then the synchronised images), services, timer."""
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_srvs.srv import Trigger
+
         self._info_sub = self.create_subscription(
-            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data)
-        mf = _import_message_filters() if use_message_filters else None
-        self.sync = None
-        self._mf_sync = None
-        if mf is not None:
-            subs = [mf.Subscriber(self, Image, topic, qos_profile=qos_profile_sensor_data)
-                    for topic in (RGB_TOPIC, DEPTH_TOPIC)]
-            # Registered before the synchroniser's own callback, so a time jump clears its
-            # queues before the new message is queued.
-            for i, sub in enumerate(subs):
-                sub.registerCallback(self._on_raw_image_mf, i)
-            self._mf_sync = mf.ApproximateTimeSynchronizer(
-                subs, self.params.sync_queue_size, self.params.sync_slop)
-            self._mf_sync.registerCallback(self._on_pair)
-            self._mf_subs = subs
-            self.sync_backend = "message_filters"
-        else:
-            self.sync = ApproximateTimeSync(
-                2, self.params.sync_queue_size, self.params.sync_slop, self._on_pair,
-                loop_threshold=TIME_JUMP_S, on_reset=self._on_time_jump)
-            self._image_subs = [
-                self.create_subscription(Image, topic, functools.partial(self._on_image, i),
-                                         qos_profile_sensor_data)
-                for i, topic in enumerate((RGB_TOPIC, DEPTH_TOPIC))]
-            self.sync_backend = "pose_tracker.ros.sync"
+            CameraInfo, CAMERA_INFO_TOPIC, self.on_camera_info, qos_profile_sensor_data)
+        self.sync = make_image_sync(
+            self, Image, IMAGE_TOPICS, qos_profile_sensor_data, self.params.sync_queue_size,
+            self.params.sync_slop, self._on_pair, self._on_time_jump,
+            screen=self._stamp_problem, on_late=lambda i: self._log_late(IMAGE_TOPICS[i]),
+            loop_threshold=TIME_JUMP_S, use_message_filters=use_message_filters)
         self._pose_sub = self.create_subscription(
-            PoseStamped, "~/initial_pose", self._on_initial_pose, reliable)
+            PoseStamped, "~/initial_pose", self.on_initial_pose, self._reliable)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
         # ~/mask, ~/register and auto_register (pose_tracker.ros.registration_input).
         self.registration = RegistrationInput(self, self._registrar_factory)
         self.registration.attach()
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
 
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+    def _apply_initial_pose_parameter(self) -> None:
+        """Start from the initial_pose parameter when set; ValueError when it is implausible."""
+        if self.params.initial_pose is None:
+            return
+        T = conv.pose_from_list(self.params.initial_pose)
+        problem = self.tracking.pose_problem(T)
+        if problem is not None:
+            raise ValueError(f"parameter initial_pose is refused: {problem}")
+        self._set_pose(T, "initial_pose parameter")
 
-        if self.params.publish_marker and self.mesh is not None:
-            self._marker_pub.publish(mesh_marker(self.mesh, self.params.object_frame))
-        if self.params.initial_pose is not None:
-            T = conv.pose_from_list(self.params.initial_pose)
-            problem = self._pose_problem(T)
-            if problem is not None:
-                raise ValueError(f"parameter initial_pose is refused: {problem}")
-            self._set_pose(T, "initial_pose parameter")
+    def _log_ready(self) -> None:
+        tf = self.tf_publisher
         self.get_logger().info(
             f"pose tracker ready: waiting for {self._topic(RGB_TOPIC)}, "
             f"{self._topic(DEPTH_TOPIC)}, {self._topic(CAMERA_INFO_TOPIC)} "
-            f"(sync: {self.sync_backend}, slop {self.params.sync_slop} s, "
-            f"TF: {self._tf.backend if self._tf else 'off'}, intrinsics: "
+            f"(sync: {self.sync.backend}, slop {self.params.sync_slop} s, "
+            f"TF: {tf.backend if tf else 'off'}, intrinsics: "
             f"{'P (rectified image)' if self.rectified else 'K (raw image)'}; per-frame status "
             f"on {self._topic('~/status')})")
 
@@ -414,36 +287,23 @@ class PoseTrackerNode(Node):
     # ------------------------------------------------------------------ state
     @property
     def state(self) -> str:
-        """Tracking state, one of the `pose_tracker.ros.diagnostics` states."""
-        if self.tracker is None:
-            return diag.WAITING_FOR_CAMERA_INFO
-        if not self._has_pose:
-            return diag.WAITING_FOR_POSE
-        return diag.LOST if self._lost else diag.TRACKING
+        """Tracking state, one of the `pose_tracker.tracking_state` states."""
+        return self.tracking.state
+
+    @property
+    def sync_backend(self) -> str:
+        """Which synchroniser matches RGB and depth ("message_filters" or ours)."""
+        return self.sync.backend
 
     def _set_pose(self, T: np.ndarray, source: str) -> None:
         """Start (or restart) tracking from pose T (object -> camera, metres)."""
-        self._has_pose = True
-        self._lost = False
-        self._low_quality = 0
-        self._frames_since_pose = 0
-        self._last_pose = np.array(T, dtype=np.float64)
-        self._log.clear("no_initial_pose")
+        pose = self.tracking.set_pose(T)
+        self.log_once.clear("no_initial_pose")
         if self.tracker is not None:
-            self.tracker.reset(self._last_pose)
-            self._pending_pose = None
-        else:
-            self._pending_pose = self._last_pose
-        t = self._last_pose[:3, 3]
+            self.tracker.reset(pose)
+        t = pose[:3, 3]
         self.get_logger().info(
             f"initial pose from {source}: t = [{t[0]:.3f}, {t[1]:.3f}, {t[2]:.3f}] m; tracking")
-
-    def _pose_problem(self, T: np.ndarray) -> Optional[str]:
-        """Why pose T cannot be a right initial pose for the current camera, or None."""
-        return ic.initial_pose_problem(
-            T, self._K, self._size, center=self._mesh_center,
-            diameter=self.mesh.diameter if self.mesh is not None else 0.0,
-            depth_range=self._depth_range, max_depth=P.MAX_PLAUSIBLE_MEDIAN_DEPTH)
 
     def _refuse_pose(self, source: str, reason: str) -> None:
         self.stats.note("initial_pose_refused")
@@ -453,15 +313,11 @@ class PoseTrackerNode(Node):
 
     def clear_pose(self) -> None:
         """Forget the pose: nothing is tracked until a new initial pose arrives."""
-        self._has_pose = False
-        self._lost = False
-        self._pending_pose = None
-        self._last_pose = None
-        self._low_quality = 0
-        self._log.clear("no_initial_pose")
+        self.tracking.clear()
+        self.log_once.clear("no_initial_pose")
 
-    def _declare_lost(self, why: str) -> None:
-        self._lost = True
+    def _report_lost(self, why: str) -> None:
+        """Log that the object is LOST (the tracking state says so already)."""
         self.get_logger().warning(
             f"object LOST: {why}. Pose publishing stopped until a new initial pose arrives on "
             f"{self._topic('~/initial_pose')} (or the initial_pose parameter is set).")
@@ -469,141 +325,127 @@ class PoseTrackerNode(Node):
     def _reject(self, kind: str, message: str, level: str = "warning") -> None:
         """Skip the current frame for `kind`, logging the first occurrence only."""
         self.stats.skip(kind, time.monotonic())
-        self._log(kind, level, f"{message} -- skipping such frames (reported once; counted on "
-                               "/diagnostics)")
+        self.log_once(kind, level, f"{message} -- skipping such frames (reported once; counted "
+                                   "on /diagnostics)")
 
     # ------------------------------------------------------------------ callbacks
-    def _on_image(self, index: int, msg) -> None:
-        stamp = conv.stamp_to_ns(msg.header.stamp)
-        if self._stamp_problem(index, stamp):
-            return
-        if self.sync.add(index, stamp, msg) == LATE:
-            self._log_late((RGB_TOPIC, DEPTH_TOPIC)[index])
-
     def _stamp_problem(self, index: int, stamp_ns: int) -> bool:
         """Drop (True) a message whose stamp is zero or repeats the previous one on its topic."""
-        topic = self._topic((RGB_TOPIC, DEPTH_TOPIC)[index])
+        topic = self._topic(IMAGE_TOPICS[index])
         if stamp_ns == 0:
             self.stats.skip("stamp_zero", time.monotonic())
-            self._log("stamp_zero", "warning",
-                      f"header.stamp is zero on {topic}: the camera driver does not stamp its "
-                      "images, so RGB and depth cannot be matched by time nor latency measured. "
-                      "Fix the driver (or the bag) to fill header.stamp; such messages are "
-                      "dropped (reported once; counted on /diagnostics as skipped.stamp_zero)")
+            self.log_once(
+                "stamp_zero", "warning",
+                f"header.stamp is zero on {topic}: the camera driver does not stamp its "
+                "images, so RGB and depth cannot be matched by time nor latency measured. "
+                "Fix the driver (or the bag) to fill header.stamp; such messages are "
+                "dropped (reported once; counted on /diagnostics as skipped.stamp_zero)")
             return True
         if stamp_ns == self._topic_stamps[index]:
             self.stats.skip("stamp_repeated", time.monotonic())
-            self._log("stamp_repeated", "warning",
-                      f"the same header.stamp ({stamp_ns / 1e9:.6f} s) came twice in a row on "
-                      f"{topic}: the driver repeats stamps (frozen clock, or each image "
-                      "published twice); the repeat is dropped (reported once; counted on "
-                      "/diagnostics as skipped.stamp_repeated)")
+            self.log_once(
+                "stamp_repeated", "warning",
+                f"the same header.stamp ({stamp_ns / 1e9:.6f} s) came twice in a row on "
+                f"{topic}: the driver repeats stamps (frozen clock, or each image "
+                "published twice); the repeat is dropped (reported once; counted on "
+                "/diagnostics as skipped.stamp_repeated)")
             return True
         self._topic_stamps[index] = stamp_ns
         return False
 
     def _log_late(self, topic: str) -> None:
-        self._log("late", "warning",
-                  f"a message on {self._topic(topic)} is not newer than the last processed "
-                  "frame (out-of-order delivery): dropped (reported once; counted on "
-                  "/diagnostics)")
-
-    def _on_raw_image_mf(self, msg, index: int) -> None:
-        """Time-jump detection for the message_filters path (called before its queueing)."""
-        stamp = conv.stamp_to_ns(msg.header.stamp)
-        if stamp == 0:
-            return  # not a time jump: _on_frame refuses such pairs and says why
-        newest = self._newest_ns[index]
-        if newest is not None and stamp < newest - int(TIME_JUMP_S * 1e9):
-            for queue in getattr(self._mf_sync, "queues", []):
-                queue.clear()  # in place: message_filters holds references to these dicts
-            self._newest_ns = [None, None]
-            self._on_time_jump(index, stamp, newest)
-        if self._newest_ns[index] is None or stamp > self._newest_ns[index]:
-            self._newest_ns[index] = stamp
+        self.log_once("late", "warning",
+                      f"a message on {self._topic(topic)} is not newer than the last processed "
+                      "frame (out-of-order delivery): dropped (reported once; counted on "
+                      "/diagnostics)")
 
     def _on_time_jump(self, index: int, stamp_ns: int, newest_ns: int) -> None:
         self.stats.skip("time_backwards", time.monotonic())
         self._last_stamp_ns = None
-        topic = (RGB_TOPIC, DEPTH_TOPIC)[index]
-        self._log("time_backwards", "warning",
-                  f"time went backwards by {(newest_ns - stamp_ns) / 1e9:.2f} s on "
-                  f"{self._topic(topic)} (bag played in a loop? driver restart?): synchroniser "
-                  "reset; tracking restarts from the initial_pose parameter if set, else the "
-                  "object is LOST (reported once; counted on /diagnostics)")
+        self.log_once(
+            "time_backwards", "warning",
+            f"time went backwards by {(newest_ns - stamp_ns) / 1e9:.2f} s on "
+            f"{self._topic(IMAGE_TOPICS[index])} (bag played in a loop? driver restart?): "
+            "synchroniser reset; tracking restarts from the initial_pose parameter if set, "
+            "else the object is LOST (reported once; counted on /diagnostics)")
         # The pose tracked so far belongs to the old stream: restart from the configured
         # initial pose (a looping bag starts where it started), or stop publishing.
-        if not self._has_pose:
+        if not self.tracking.has_pose:
             return
         if self.params.initial_pose is not None:
             self._set_pose(conv.pose_from_list(self.params.initial_pose),
                            "initial_pose parameter (the stream restarted)")
-        elif not self._lost:
-            self._declare_lost("time went backwards (the stream restarted), so the tracked pose "
-                               "no longer applies")
+        elif not self.tracking.lost:
+            self.tracking.declare_lost()
+            self._report_lost("time went backwards (the stream restarted), so the tracked "
+                              "pose no longer applies")
 
-    def _on_camera_info(self, msg) -> None:
+    def on_camera_info(self, msg) -> None:
+        """Handle one sensor_msgs/CameraInfo: build the tracker, or follow a camera change."""
         try:
             K, size, notes = ic.intrinsics(msg, self.rectified)
         except FrameError as e:
             self._camera_info_problem = str(e)
-            self._log(getattr(e, "kind", "camera_info"), "warning",
-                      f"{e} -- ignoring camera_info (reported once)")
+            self.log_once(getattr(e, "kind", "camera_info"), "warning",
+                          f"{e} -- ignoring camera_info (reported once)")
             return
         self._camera_info_problem = None
         self._info_frame_id = msg.header.frame_id
         for kind, text in notes:
             self.stats.note("camera_info." + kind)
-            self._log("camera_info." + kind, "warning",
-                      f"{text} (reported once; counted on /diagnostics as "
-                      f"events.camera_info.{kind})")
+            self.log_once("camera_info." + kind, "warning",
+                          f"{text} (reported once; counted on /diagnostics as "
+                          f"events.camera_info.{kind})")
         if self.tracker is None:
-            if self._build_failed:
-                return
-            t0 = time.monotonic()
-            self.get_logger().info(
-                f"building the tracker for {size[1]}x{size[0]} images (device "
-                f"{self.params.device}, buffers, CUDA graph capture "
-                f"{'on' if self.params.use_cuda_graph else 'off'}, compile "
-                f"{self.params.compile}) ...")
-            try:
-                self.tracker = self._build(K, size)
-            except Exception as e:  # a tracker that cannot be built must not kill the node
-                self._build_failed = True
-                self._log("tracker_build", "error",
-                          f"cannot build the tracker for K={K.tolist()}, size "
-                          f"{size[1]}x{size[0]}: {type(e).__name__}: {e} -- no frame will be "
-                          "tracked; fix the cause and restart the node")
-                return
-            self._K, self._size = K, size
-            self.get_logger().info(f"tracker ready for {size[1]}x{size[0]} images in "
-                                   f"{time.monotonic() - t0:.1f} s, fx={K[0, 0]:.1f} "
-                                   f"fy={K[1, 1]:.1f} ({'P' if self.rectified else 'K'})")
-            if self._pending_pose is not None:
-                problem = self._pose_problem(self._pending_pose)
-                if problem is not None:
-                    self._refuse_pose("before camera_info", problem)
-                    self.clear_pose()
-                    return
-                self.tracker.reset(self._pending_pose)
-                self._pending_pose = None
+            if not self._build_failed:
+                self._build_tracker(K, size)
             return
-        if size != self._size or not np.allclose(K, self._K, rtol=1e-6, atol=1e-6):
+        if size != self.tracking.size or not np.allclose(K, self.tracking.K, rtol=1e-6,
+                                                         atol=1e-6):
             try:
                 self.tracker.set_camera(K, size)
             except Exception as e:
-                self._log("set_camera", "error", f"cannot switch the tracker to the new "
-                                                 f"camera_info: {e}")
+                self.log_once("set_camera", "error", f"cannot switch the tracker to the new "
+                                                     f"camera_info: {e}")
                 return
             self.get_logger().info(f"camera_info changed: now {size[1]}x{size[0]}, "
                                    f"fx={K[0, 0]:.1f} fy={K[1, 1]:.1f}")
-            self._K, self._size = K, size
+            self.tracking.set_camera(K, size)
 
-    def _on_initial_pose(self, msg) -> None:
+    def _build_tracker(self, K: np.ndarray, size) -> None:
+        """Build the tracker for the first valid camera_info; start from a pending pose."""
+        t0 = time.monotonic()
+        self.get_logger().info(
+            f"building the tracker for {size[1]}x{size[0]} images (device "
+            f"{self.params.device}, buffers, CUDA graph capture "
+            f"{'on' if self.params.use_cuda_graph else 'off'}, compile "
+            f"{self.params.compile}) ...")
+        try:
+            self.tracker = self._build(K, size)
+        except Exception as e:  # a tracker that cannot be built must not kill the node
+            self._build_failed = True
+            self.log_once("tracker_build", "error",
+                          f"cannot build the tracker for K={K.tolist()}, size "
+                          f"{size[1]}x{size[0]}: {type(e).__name__}: {e} -- no frame will be "
+                          "tracked; fix the cause and restart the node")
+            return
+        self.tracking.set_camera(K, size)
+        self.get_logger().info(f"tracker ready for {size[1]}x{size[0]} images in "
+                               f"{time.monotonic() - t0:.1f} s, fx={K[0, 0]:.1f} "
+                               f"fy={K[1, 1]:.1f} ({'P' if self.rectified else 'K'})")
+        pose, problem = self.tracking.take_pending_pose()
+        if problem is not None:
+            self._refuse_pose("before camera_info", problem)
+            self.log_once.clear("no_initial_pose")
+        elif pose is not None:
+            self.tracker.reset(pose)
+
+    def on_initial_pose(self, msg) -> None:
+        """Handle one geometry_msgs/PoseStamped on ~/initial_pose: check it, track from it."""
         try:
             T = conv.pose_to_matrix(msg.pose)
         except FrameError as e:
-            self._log("initial_pose_invalid", "warning", f"ignoring initial pose: {e}")
+            self.log_once("initial_pose_invalid", "warning", f"ignoring initial pose: {e}")
             return
         source = self._topic('~/initial_pose')
         frame = msg.header.frame_id
@@ -621,7 +463,7 @@ class PoseTrackerNode(Node):
                 return
             T = T_cam_frame @ T
             source += f" (transformed from '{frame}' to '{camera}' through TF)"
-        problem = self._pose_problem(T)
+        problem = self.tracking.pose_problem(T)
         if problem is not None:
             self._refuse_pose(source, problem)
             return
@@ -629,15 +471,15 @@ class PoseTrackerNode(Node):
 
     def _lookup(self, target: str, source: str, stamp):
         """(T target <- source (4,4), None), or (None, why not) when TF cannot say."""
-        if self._tf_buffer is None:
+        if self.tf_buffer is None:
             return None, "tf2_ros is not installed, so it cannot be transformed"
         from rclpy.duration import Duration
         from rclpy.time import Time
 
         try:
             when = Time.from_msg(stamp) if conv.stamp_to_ns(stamp) else Time()
-            tf = self._tf_buffer.lookup_transform(target, source, when,
-                                                  timeout=Duration(seconds=0.2))
+            tf = self.tf_buffer.lookup_transform(target, source, when,
+                                                 timeout=Duration(seconds=0.2))
         except Exception as e:  # tf2's LookupException, ExtrapolationException, ...
             return None, f"TF has no transform between them ({type(e).__name__}: {e})"
         t, q = tf.transform.translation, tf.transform.rotation
@@ -661,9 +503,9 @@ class PoseTrackerNode(Node):
                     return SetParametersResult(
                         successful=False,
                         reason="initial_pose cannot be emptied: call ~/reset to clear the pose")
-            reason = P.validate(p.name, value)
+            reason = NP.validate(p.name, value)
             if reason is None and p.name == "initial_pose" and value is not None:
-                problem = self._pose_problem(conv.pose_from_list(value))
+                problem = self.tracking.pose_problem(conv.pose_from_list(value))
                 reason = None if problem is None else f"initial_pose is refused: {problem}"
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
@@ -671,7 +513,7 @@ class PoseTrackerNode(Node):
 
     def _apply_parameters(self, parameters) -> None:
         for p in parameters:
-            if p.name not in P.PARAMETERS_BY_NAME:
+            if p.name not in NP.PARAMETERS_BY_NAME:
                 continue
             value = p.value
             if p.name == "initial_pose":
@@ -681,8 +523,8 @@ class PoseTrackerNode(Node):
                     self._set_pose(conv.pose_from_list(value), "initial_pose parameter")
                 continue
             setattr(self.params, p.name, value)
-            if p.name == "publish_tf" and value and self._tf is None:
-                self._tf = TfPublisher(self)
+            if p.name == "publish_tf" and value and self.tf_publisher is None:
+                self.tf_publisher = TfPublisher(self)
 
     # ------------------------------------------------------------------ the frame
     def _on_pair(self, rgb, depth) -> None:
@@ -697,46 +539,34 @@ class PoseTrackerNode(Node):
         if self._draining:
             if self._pending_pair is not None:
                 self.stats.skip("stale", time.monotonic())
-                self._log("stale", "info",
-                          "frames arrive faster than they are tracked: the newest synchronised "
-                          "pair is tracked and older queued ones are dropped (reported once; "
-                          "counted on /diagnostics as skipped.stale; frame_age_ms says how old "
-                          "the tracked frames are)")
+                self.log_once(
+                    "stale", "info",
+                    "frames arrive faster than they are tracked: the newest synchronised "
+                    "pair is tracked and older queued ones are dropped (reported once; "
+                    "counted on /diagnostics as skipped.stale; frame_age_ms says how old "
+                    "the tracked frames are)")
             self._pending_pair = (rgb, depth)
             return
         if not self.params.drop_stale_frames:
-            self._on_frame(rgb, depth)
+            self.process_frame(rgb, depth)
             return
         self._pending_pair = (rgb, depth)
         self._draining = True
         try:
-            self._drain_images()
+            self.sync.drain()
         finally:
             self._draining = False
         pair, self._pending_pair = self._pending_pair, None
-        self._on_frame(*pair)
+        self.process_frame(*pair)
 
-    def _drain_images(self, max_messages: int = 200) -> None:
-        """Feed every image message waiting in the subscriptions to the synchroniser."""
-        if self.sync is not None:
-            subs = self._image_subs
-            feed = [functools.partial(self._on_image, i) for i in range(len(subs))]
-        else:
-            subs = [getattr(s, "sub", None) for s in self._mf_subs]
-            feed = [getattr(s, "signalMessage", None) or getattr(s, "signal") for s in
-                    self._mf_subs]
-        for _ in range(max_messages):
-            took = False
-            for sub, give in zip(subs, feed):
-                msg = _take(sub)
-                if msg is not None:
-                    took = True
-                    give(msg)
-            if not took:
-                return
+    def process_frame(self, rgb, depth) -> None:
+        """
+        Process one synchronised RGB-D pair and publish its status on ~/status.
 
-    def _on_frame(self, rgb, depth) -> None:
-        """Process one synchronised RGB-D pair and publish its status on ~/status."""
+        Args:
+            rgb: the sensor_msgs/Image of the colour camera.
+            depth: the sensor_msgs/Image of the depth, registered to the colour camera.
+        """
         self.stats.last_skip = None
         self._last_result = None
         published = self.stats.poses_published
@@ -784,140 +614,140 @@ class PoseTrackerNode(Node):
             values=[KeyValue(key=k, value=v) for k, v in values.items()]))
 
     def _track_frame(self, rgb, depth, age_ms: float) -> None:
-        self.stats.frames_received += 1
         now = time.monotonic()
-        if self._log.clear("input_stalled"):
-            gap = now - (self.stats.last_frame_s or self.stats.started_s or now)
-            self.get_logger().info(f"RGB-D frames are back after {gap:.1f} s without input")
-        self.stats.last_frame_s = now
+        self._note_frame_arrived(now)
         stamp_ns = conv.stamp_to_ns(rgb.header.stamp)
-        if stamp_ns == 0:
-            # Only reachable with message_filters (our synchroniser path drops these itself).
-            self._stamp_problem(0, 0)
-            return
-        if self._last_stamp_ns is not None and stamp_ns == self._last_stamp_ns:
-            # A pair with the stamp of the last one (message_filters, or direct calls).
-            self._topic_stamps[0] = stamp_ns
-            self._stamp_problem(0, stamp_ns)
-            return
-        if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
-            # Only reachable with message_filters (our synchroniser drops these itself).
-            self.stats.skip("late", now)
-            self._log_late(RGB_TOPIC)
+        if not self._stamp_in_order(stamp_ns, now):
             return
         self._last_stamp_ns = stamp_ns
         self._frame_id = rgb.header.frame_id
-        if rgb.header.frame_id != depth.header.frame_id:
-            what = (f"RGB is in frame '{rgb.header.frame_id}' but depth in "
-                    f"'{depth.header.frame_id}'")
-            if not self.params.accept_frame_id_mismatch:
-                self._reject("frame_id_mismatch",
-                             f"{what}: depth that is not registered to the colour camera would "
-                             "be tracked wrongly. Use depth aligned to colour (e.g. RealSense "
-                             "aligned_depth_to_color), or set accept_frame_id_mismatch:=true "
-                             "if it is registered and only named differently")
-                return
-            self.stats.note("frame_id_mismatch_accepted")
-            self._log("frame_id_mismatch_accepted", "warning",
-                      f"{what}: tracked anyway because accept_frame_id_mismatch is true (the "
-                      "depth is taken as registered to colour; reported once; counted on "
-                      "/diagnostics as events.frame_id_mismatch_accepted)")
-        tracker = self.tracker
-        if tracker is None:
-            if self._build_failed:
-                self.stats.skip("tracker_build", now)
-            elif self._camera_info_problem is not None:
-                self.stats.skip("camera_info", now)
-            else:
-                self.stats.skip("no_camera_info", now)
-                self._log("no_camera_info", "info",
-                          f"images arrive but no camera_info yet on "
-                          f"{self._topic(CAMERA_INFO_TOPIC)}: waiting for it")
+        if not self._frame_ids_match(rgb, depth):
             return
-        try:
-            conv.check_pair(rgb, depth)
-            conv.rgb_into(tracker.staging.rgb, rgb)
-            conv.depth_into(tracker.staging.depth, depth)
-            conv.check_depth_content(tracker.staging.depth, P.MAX_PLAUSIBLE_MEDIAN_DEPTH,
-                                     min_median=P.MIN_PLAUSIBLE_MEDIAN_DEPTH)
-        except FrameError as e:
-            self._reject(getattr(e, "kind", "frame"), str(e))
+        tracker = self._tracker_or_skip(now)
+        if tracker is None or not self._stage(tracker, rgb, depth):
             return
-        self._depth_range = ic.depth_range(tracker.staging.depth)
         if self.registration.on_frame(rgb.header, stamp_ns):
             return
-        if not self._has_pose:
-            self.stats.skip("no_initial_pose", now)
-            self._log("no_initial_pose", "info",
-                      f"no initial pose yet: nothing is tracked until one arrives on "
-                      f"{self._topic('~/initial_pose')} (geometry_msgs/PoseStamped, object -> "
-                      "camera) or the initial_pose parameter is set")
+        if not self._has_pose_to_track(now):
             return
-        if self._lost:
-            self.stats.skip("lost", now)
+        why = self.tracking.begin_frame(tracker.staging.depth)
+        if why is not None:
+            self.stats.skip("no_depth_support", now)
+            self._report_lost(why)
             return
-        first = self._frames_since_pose == 0
-        self._frames_since_pose += 1
-        if first and self._last_pose is not None and self._K is not None:
-            diameter = self.mesh.diameter if self.mesh is not None else 0.0
-            support = ic.depth_support(tracker.staging.depth, self._overlay_points,
-                                       self._last_pose, self._K, max(0.05, 0.5 * diameter))
-            if support <= 0.0:
-                self.stats.skip("no_depth_support", now)
-                lo_hi = self._depth_range
-                self._declare_lost(
-                    "no depth supports the object at its initial pose (the depth where it "
-                    "should be is missing or farther, e.g. all at the far limit: measured "
-                    f"{lo_hi[0]:.2f}..{lo_hi[1]:.2f} m, object at "
-                    f"z = {self._last_pose[2, 3]:.2f} m); nothing is published")
-                return
-        try:
-            result = tracker.track_staged()
-        except PoseTrackerError as e:
-            self._reject("tracker", f"tracker rejected the frame: {e}")
-            return
-        except Exception as e:
-            self._reject("tracker_exception", f"tracker failed: {type(e).__name__}: {e}",
-                         level="error")
+        result = self._run_tracker(tracker)
+        if result is None:
             return
         pose = np.asarray(result.pose, dtype=np.float64).reshape(4, 4)
         quality = float(result.quality)
         latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
         self.stats.tracked(now, latency_ms, float(result.ms), quality, age_ms=age_ms)
         self._last_result = (quality, float(result.ms))
-        if first and not quality > 0.0:
-            self._declare_lost("the depth supports none of the object from the first frame "
-                               "(quality 0): the initial pose does not match the scene; "
-                               "nothing is published")
-            return
-        if not self._accept(pose, quality):
+        why = self.tracking.accept(pose, quality)
+        if why is not None:
+            self._report_lost(why)
             return
         self._publish(rgb.header, pose)
 
-    def _accept(self, pose: np.ndarray, quality: float) -> bool:
-        """Update the tracking state with a new result; False = do not publish it."""
-        if not np.all(np.isfinite(pose)):
-            self._declare_lost("the tracker returned a non-finite pose")
+    def _note_frame_arrived(self, now: float) -> None:
+        """Count the pair; say once that frames are back after a stall."""
+        self.stats.frames_received += 1
+        if self.log_once.clear("input_stalled"):
+            gap = now - (self.stats.last_frame_s or self.stats.started_s or now)
+            self.get_logger().info(f"RGB-D frames are back after {gap:.1f} s without input")
+        self.stats.last_frame_s = now
+
+    def _stamp_in_order(self, stamp_ns: int, now: float) -> bool:
+        """Check the stamp: False (skipped, said) when zero, repeated or older than the last."""
+        if stamp_ns == 0:
+            # Only reachable with message_filters (our synchroniser path drops these itself).
+            self._stamp_problem(0, 0)
             return False
-        diameter = self.mesh.diameter if self.mesh is not None else 0.0
-        if self._last_pose is not None and diameter > 0 and self.params.max_jump > 0:
-            jump = float(np.linalg.norm(pose[:3, 3] - self._last_pose[:3, 3]))
-            if jump > self.params.max_jump * diameter:
-                self._declare_lost(
-                    f"the pose jumped {jump:.3f} m in one frame (> {self.params.max_jump:g} x "
-                    f"diameter {diameter:.3f} m), more than the crop can explain")
-                return False
-        if quality < self.params.quality_threshold:
-            self._low_quality += 1
-            if self._low_quality >= self.params.lost_after_frames:
-                self._declare_lost(
-                    f"quality below {self.params.quality_threshold:g} for "
-                    f"{self._low_quality} frames (last {quality:.2f})")
-                return False
-        else:
-            self._low_quality = 0
-        self._last_pose = pose
+        if self._last_stamp_ns is not None and stamp_ns == self._last_stamp_ns:
+            # A pair with the stamp of the last one (message_filters, or direct calls).
+            self._topic_stamps[0] = stamp_ns
+            self._stamp_problem(0, stamp_ns)
+            return False
+        if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
+            # Only reachable with message_filters (our synchroniser drops these itself).
+            self.stats.skip("late", now)
+            self._log_late(RGB_TOPIC)
+            return False
         return True
+
+    def _frame_ids_match(self, rgb, depth) -> bool:
+        """Check the frame_ids: False (skipped, said) when they differ and that is refused."""
+        if rgb.header.frame_id == depth.header.frame_id:
+            return True
+        what = (f"RGB is in frame '{rgb.header.frame_id}' but depth in "
+                f"'{depth.header.frame_id}'")
+        if not self.params.accept_frame_id_mismatch:
+            self._reject("frame_id_mismatch",
+                         f"{what}: depth that is not registered to the colour camera would "
+                         "be tracked wrongly. Use depth aligned to colour (e.g. RealSense "
+                         "aligned_depth_to_color), or set accept_frame_id_mismatch:=true "
+                         "if it is registered and only named differently")
+            return False
+        self.stats.note("frame_id_mismatch_accepted")
+        self.log_once("frame_id_mismatch_accepted", "warning",
+                      f"{what}: tracked anyway because accept_frame_id_mismatch is true (the "
+                      "depth is taken as registered to colour; reported once; counted on "
+                      "/diagnostics as events.frame_id_mismatch_accepted)")
+        return True
+
+    def _tracker_or_skip(self, now: float):
+        """Return the tracker, or None (frame skipped, said) while there is none."""
+        if self.tracker is not None:
+            return self.tracker
+        if self._build_failed:
+            self.stats.skip("tracker_build", now)
+        elif self._camera_info_problem is not None:
+            self.stats.skip("camera_info", now)
+        else:
+            self.stats.skip("no_camera_info", now)
+            self.log_once("no_camera_info", "info",
+                          f"images arrive but no camera_info yet on "
+                          f"{self._topic(CAMERA_INFO_TOPIC)}: waiting for it")
+        return None
+
+    def _stage(self, tracker, rgb, depth) -> bool:
+        """Convert the pair into the tracker's staging buffers; False (rejected) when bad."""
+        try:
+            conv.check_pair(rgb, depth)
+            conv.rgb_into(tracker.staging.rgb, rgb)
+            conv.depth_into(tracker.staging.depth, depth)
+            conv.check_depth_content(tracker.staging.depth, NP.MAX_PLAUSIBLE_MEDIAN_DEPTH,
+                                     min_median=NP.MIN_PLAUSIBLE_MEDIAN_DEPTH)
+        except FrameError as e:
+            self._reject(getattr(e, "kind", "frame"), str(e))
+            return False
+        self.tracking.depth_range = depth_range(tracker.staging.depth)
+        return True
+
+    def _has_pose_to_track(self, now: float) -> bool:
+        """Check that there is a pose to track from: False (skipped) without one or when LOST."""
+        if not self.tracking.has_pose:
+            self.stats.skip("no_initial_pose", now)
+            self.log_once("no_initial_pose", "info",
+                          f"no initial pose yet: nothing is tracked until one arrives on "
+                          f"{self._topic('~/initial_pose')} (geometry_msgs/PoseStamped, object "
+                          "-> camera) or the initial_pose parameter is set")
+            return False
+        if self.tracking.lost:
+            self.stats.skip("lost", now)
+            return False
+        return True
+
+    def _run_tracker(self, tracker):
+        """Track the staged frame: the result, or None (rejected, said) when the tracker fails."""
+        try:
+            return tracker.track_staged()
+        except PoseTrackerError as e:
+            self._reject("tracker", f"tracker rejected the frame: {e}")
+        except Exception as e:
+            self._reject("tracker_exception", f"tracker failed: {type(e).__name__}: {e}",
+                         level="error")
+        return None
 
     def _publish(self, header, pose: np.ndarray) -> None:
         from geometry_msgs.msg import PoseStamped
@@ -928,19 +758,19 @@ class PoseTrackerNode(Node):
         msg.pose = conv.matrix_to_pose(pose)
         self._pose_pub.publish(msg)
         self.stats.poses_published += 1
-        if self.params.publish_tf and self._tf is not None:
+        if self.params.publish_tf and self.tf_publisher is not None:
             if header.frame_id:
-                self._tf.send(conv.matrix_to_transform_stamped(
+                self.tf_publisher.send(conv.matrix_to_transform_stamped(
                     pose, header.frame_id, self.params.object_frame, header.stamp))
             else:
-                self._log("no_frame_id", "warning",
-                          "images have an empty header.frame_id: TF is not published")
+                self.log_once("no_frame_id", "warning",
+                              "images have an empty header.frame_id: TF is not published")
         if self.params.publish_overlay and self._overlay_pub.get_subscription_count() > 0:
             box = ((self.mesh.vertices.min(0), self.mesh.vertices.max(0))
                    if self.mesh is not None and len(self.mesh.vertices) else (None, None))
             axis = 0.5 * self.mesh.diameter if self.mesh is not None else 0.0
-            img = draw_overlay(self.tracker.staging.rgb, self._overlay_points, pose, self._K,
-                               box[0], box[1], axis, faces=self._overlay_faces)
+            img = draw_overlay(self.tracker.staging.rgb, self._overlay_points, pose,
+                               self.tracking.K, box[0], box[1], axis, faces=self._overlay_faces)
             out = Image()
             out.header = header
             out.height, out.width, out.step, data = conv.rgb_to_image_bytes(img)
@@ -956,16 +786,16 @@ class PoseTrackerNode(Node):
         now = time.monotonic()
         stalled = diag.stall_message(self.stats, now, self.params.input_timeout)
         if stalled is not None:
-            self._log("input_stalled", "warning",
-                      f"{stalled} on {self._topic(RGB_TOPIC)} + {self._topic(DEPTH_TOPIC)}: "
-                      "is the camera running and are the topics remapped right? Tracking "
-                      "resumes with the next frames (logged once per stall)")
+            self.log_once("input_stalled", "warning",
+                          f"{stalled} on {self._topic(RGB_TOPIC)} + {self._topic(DEPTH_TOPIC)}: "
+                          "is the camera running and are the topics remapped right? Tracking "
+                          "resumes with the next frames (logged once per stall)")
         status = diag.diagnostic_status(
             self.stats, self.state, now, f"{self.get_name()}: tracking",
             hardware_id=self._frame_id,
-            sync_dropped=dict(self.sync.stats.dropped) if self.sync is not None else None,
-            extra={"sync": self.sync_backend,
-                   "tf": self._tf.backend if self._tf is not None else "off",
+            sync_dropped=self.sync.dropped,
+            extra={"sync": self.sync.backend,
+                   "tf": self.tf_publisher.backend if self.tf_publisher is not None else "off",
                    **self.registration.diagnostics()},
             input_timeout=self.params.input_timeout)
         msg = DiagnosticArray()

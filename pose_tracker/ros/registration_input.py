@@ -76,8 +76,8 @@ class RegistrationInput:
     """Masks, the register request and the auto_register decision of one node.
 
     Args:
-        node: the `pose_tracker.ros.node.PoseTrackerNode` (its params, tracker, stats,
-            ``_reject``, ``_set_pose``, ``_publish`` and logger are used).
+        node: the `pose_tracker.ros.node.PoseTrackerNode` (its params, tracker, tracking
+            state, stats, ``_reject``, ``_set_pose``, ``_publish`` and logger are used).
         registrar_factory: ``tracker -> registrar`` with ``register(rgb, depth, mask)``
             returning a `pose_tracker.registration.RegistrationResult`-like object.
     """
@@ -137,7 +137,7 @@ class RegistrationInput:
     def wanted(self) -> bool:
         """Whether the current frame should be registered (requested, or auto and no pose)."""
         node = self.node
-        auto = bool(node.params.auto_register) and (not node._has_pose or node._lost)
+        auto = bool(node.params.auto_register) and node.tracking.needs_pose
         return self.requested or auto
 
     def take_mask(self, stamp_ns: int):
@@ -161,7 +161,7 @@ class RegistrationInput:
 
     def _decode(self, msg) -> np.ndarray:
         """(H,W) bool mask of a message; raises FrameError (with ``kind``) when unusable."""
-        mask = mask_from_image(msg, self.node._size)
+        mask = mask_from_image(msg, self.node.tracking.size)
         if not mask.any():
             raise _kind(FrameError("the mask is empty (no non-zero pixel)"), "mask_empty")
         return mask

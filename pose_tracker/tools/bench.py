@@ -25,13 +25,12 @@ from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import apply_refiner_update
-from pose_tracker.mesh import load_mesh
-from pose_tracker.network.checkpoint import load_refiner
+from pose_tracker.model_loading import load_object_mesh, load_refiner_weights
 from pose_tracker.network.presets import build_preset, parse_widths, PRESETS
 from pose_tracker.icp import icp_update
 from pose_tracker.step import CROP_RATIO, frame_to_real_side, observed_crop
 from pose_tracker.synth.simple_scene import ellipsoid_mesh, K_DEFAULT, synthetic_frame
-from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
+from pose_tracker.tracker import Tracker
 
 
 def time_callable(fn: Callable[[], None], device: torch.device, repeat: int,
@@ -139,9 +138,9 @@ def stage_benchmarks(tracker: Tracker, repeat: int) -> Dict[str, Dict[str, float
 def run(args) -> dict:
     """Build a tracker for the requested mesh and measure it; return the result dict."""
     torch.manual_seed(0)
-    mesh = load_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
+    mesh = load_object_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
     if args.width == "shipped":
-        model = load_refiner(DEFAULT_WEIGHTS)
+        model = load_refiner_weights()
     elif args.width in PRESETS:
         model = build_preset(args.width)
     else:

@@ -565,11 +565,13 @@ def build_tracker(mesh_path, K, image_size, args, refinement: dict):
 
     ``refinement`` holds the Tracker's ``network_iterations``, ``icp_iterations``, ``icp_gates``.
     """
-    from pose_tracker.mesh import load_mesh
+    from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
+                                            resolve_device_name)
     from pose_tracker.tracker import Tracker
 
-    return Tracker(load_mesh(mesh_path), K, image_size, weights=args.weights,
-                   device=args.device, **refinement,
+    return Tracker(load_object_mesh(mesh_path), K, image_size,
+                   weights=load_refiner_weights(args.weights),
+                   device=resolve_device_name(args.device), **refinement,
                    use_cuda_graph=not args.no_cuda_graph, half=not args.fp32)
 
 

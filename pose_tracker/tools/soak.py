@@ -36,14 +36,14 @@ from scipy.spatial.transform import Rotation
 import torch
 
 from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
-from pose_tracker.mesh import centred_to_original, load_mesh, Mesh
-from pose_tracker.network.checkpoint import load_refiner
+from pose_tracker.mesh import centred_to_original, Mesh
+from pose_tracker.model_loading import load_object_mesh, load_refiner_weights
 from pose_tracker.network.presets import build_preset, NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
 from pose_tracker.synth.simple_scene import (background, default_camera, ellipsoid_mesh,
                                              render_frame)
-from pose_tracker.tracker import DEFAULT_WEIGHTS, Tracker
+from pose_tracker.tracker import Tracker
 
 MB = float(1 << 20)
 
@@ -189,12 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _network(spec: str) -> RefineNet:
     if spec == "shipped":
-        return load_refiner(DEFAULT_WEIGHTS)
+        return load_refiner_weights()
     if spec == "tiny":
         return RefineNet(**NARROW).eval()  # the CLI's 'tiny' is the narrow test network
     if spec == "official":
         return build_preset("official").eval()
-    return load_refiner(spec)
+    return load_refiner_weights(spec)
 
 
 class MemorySamples:
@@ -333,7 +333,7 @@ def make_report(args: argparse.Namespace, mesh: Mesh, tracker: Tracker, captures
 def run(args: argparse.Namespace) -> dict:
     """Run the soak described by parsed `args`; return the report (see the module docstring)."""
     torch.manual_seed(args.seed)
-    mesh = load_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
+    mesh = load_object_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
     K = default_camera(args.size, pixel_centred=True)
     tracker = Tracker(mesh, K, args.size, weights=_network(args.net), device=args.device,
                       **refinement_kwargs(args), use_cuda_graph=not args.no_graph)

@@ -130,11 +130,13 @@ def measure_step_s(mesh_path, K, image_size, frame, device: str = "cpu", weights
 
     `frame` needs ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 m and ``gt_pose`` (4,4).
     """
-    from pose_tracker.mesh import load_mesh
+    from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
+                                            resolve_device_name)
     from pose_tracker.tracker import Tracker
 
-    tracker = Tracker(load_mesh(str(mesh_path)), np.asarray(K), tuple(image_size),
-                      weights=weights or None, device=device, **(refinement or {}))
+    tracker = Tracker(load_object_mesh(str(mesh_path)), np.asarray(K), tuple(image_size),
+                      weights=load_refiner_weights(weights),
+                      device=resolve_device_name(device), **(refinement or {}))
     tracker.reset(frame.gt_pose)
     tracker.track(frame.rgb, frame.depth)  # warm-up (first-call allocations, graph capture)
     times = []
