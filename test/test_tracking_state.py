@@ -17,7 +17,7 @@ DIAMETER = float(np.sqrt(3) * 0.1)
 
 
 def rules(quality_threshold=0.3, lost_after_frames=10, max_jump=0.5):
-    """The node's defaults (`TrackerParams` has the same attributes)."""
+    """Return LOST rules; the defaults are the node's (`TrackerParams` has these attributes)."""
     return SimpleNamespace(quality_threshold=quality_threshold,
                            lost_after_frames=lost_after_frames, max_jump=max_jump)
 
@@ -39,7 +39,7 @@ def depth_image(metres=0.6):
 
 
 def tracking(r=None, camera=True, pose=START):
-    """A state with the cube, the test camera and (optionally) a pose, after its first frame."""
+    """Return a state with the cube, the test camera and (optionally) a pose."""
     ts = TrackingState(r or rules(), diameter=DIAMETER, center=np.zeros(3), points=CUBE)
     if camera:
         ts.set_camera(K, (H, W))
