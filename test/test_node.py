@@ -272,7 +272,7 @@ def test_lost_after_low_quality_and_recovery(harness):
 
 @pytest.mark.parametrize("make_bad, kind", [
     (lambda i: (rgb_msg(i, encoding="yuv422"), depth_msg(i)), "encoding"),
-    (lambda i: (rgb_msg(i), depth_msg(i, encoding="mono16")), "encoding"),
+    (lambda i: (rgb_msg(i), depth_msg(i, encoding="16SC1")), "encoding"),
     (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=float("nan"))), "depth_empty"),
     (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=float("inf"))), "depth_empty"),
     (lambda i: (rgb_msg(i), depth_msg(i, encoding="32FC1", mm=-600)), "depth_empty"),
