@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from pose_tracker.crop.depth import preprocess_depth
-from pose_tracker.crop.normalize import real_inputs
+from pose_tracker.crop.normalize import normalize_pair
+from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window
 from pose_tracker.geometry.camera import depth_to_xyz
 
@@ -32,7 +33,7 @@ def _frame(seed, device):
 def _pipeline(rgb, depth, K, pose):
     xyz = depth_to_xyz(preprocess_depth(depth), K)
     win = crop_window(pose, K, D)
-    inp = real_inputs(rgb, xyz, win.tf, pose[:, :3, 3], D)
+    inp = normalize_pair(*crop_real(rgb, xyz, win.tf, 160), pose[:, :3, 3], D)
     return inp, win.valid
 
 

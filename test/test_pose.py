@@ -9,10 +9,7 @@ import torch
 
 from pose_tracker.geometry.pose import (
     apply_refiner_update,
-    perturb_poses,
-    pose_inverse,
     pose_update_targets,
-    random_rotation_perturbation,
     ROT_NORMALIZER,
     rotation_error_deg,
     so3_exp,
@@ -129,7 +126,14 @@ def test_targets_invert_the_update(dtype):
 def test_targets_reach_perturbed_ground_truth():
     gen = torch.Generator().manual_seed(5)
     pose_gt = random_poses(32, seed=5)
-    pose_in = perturb_poses(pose_gt, [0.02, 0.02, 0.05], 15.0, generator=gen)
+    # up to 15 deg about a random camera axis (object centre fixed) and 2 / 2 / 5 cm
+    w = torch.randn(32, 3, generator=gen, dtype=torch.float64)
+    w *= math.radians(15.0) * torch.rand(32, 1, generator=gen, dtype=torch.float64) / w.norm(
+        dim=-1, keepdim=True)
+    limit = torch.tensor([0.02, 0.02, 0.05], dtype=torch.float64)
+    pose_in = pose_gt.clone()
+    pose_in[:, :3, :3] = so3_exp(w) @ pose_gt[:, :3, :3]
+    pose_in[:, :3, 3] += (torch.rand(32, 3, generator=gen, dtype=torch.float64) * 2 - 1) * limit
     trans_t, rot_t = pose_update_targets(pose_in, pose_gt, 0.2)
     reached = apply_refiner_update(pose_in, trans_t, rot_t, 0.2)
     torch.testing.assert_close(reached, pose_gt, rtol=0, atol=1e-9)
@@ -145,32 +149,6 @@ def test_unreachable_rotation_target_is_clamped_with_the_right_sign():
     assert rot_tanh[0, 2].item() == 1.0
 
 
-def test_perturb_poses_bounds_and_determinism():
-    pose = random_poses(500, seed=6).float()
-    max_t = torch.tensor([0.01, 0.02, 0.05])
-    out1 = perturb_poses(pose, max_t, 20.0, generator=torch.Generator().manual_seed(7))
-    out2 = perturb_poses(pose, max_t, 20.0, generator=torch.Generator().manual_seed(7))
-    assert torch.equal(out1, out2) and out1.dtype == torch.float32
-    offset = out1[:, :3, 3] - pose[:, :3, 3]
-    assert (offset.abs() <= max_t + 1e-6).all()
-    assert (offset.abs().amax(dim=0) > 0.9 * max_t).all()  # the range is used
-    angles = rotation_error_deg(out1[:, :3, :3], pose[:, :3, :3])
-    assert angles.max() <= 20.0 + 1e-3
-    assert 8.0 < angles.mean() < 12.0  # angle uniform in [0, 20]
-    dets = torch.linalg.det(out1[:, :3, :3])
-    torch.testing.assert_close(dets, torch.ones(500), rtol=0, atol=1e-5)
-    assert torch.equal(out1[:, 3], pose[:, 3])
-
-
-def test_random_rotation_axes_cover_the_sphere():
-    rots = random_rotation_perturbation(2000, 90.0, torch.Generator().manual_seed(8),
-                                        dtype=torch.float64)
-    axes = so3_log(rots)
-    axes = axes / axes.norm(dim=1, keepdim=True)
-    assert axes.mean(dim=0).abs().max() < 0.08  # no preferred direction
-    assert (axes.abs().mean(dim=0) - 0.5).abs().max() < 0.05  # E|x_i| = 1/2 on the sphere
-
-
 @pytest.mark.parametrize('deg', [0.0, 0.01, 1.0, 45.0, 120.0, 179.9, 180.0])
 def test_rotation_error_deg(deg):
     Ra = torch.as_tensor(Rotation.random(random_state=9).as_matrix())
@@ -180,10 +158,3 @@ def test_rotation_error_deg(deg):
     err32 = rotation_error_deg(Ra.float(), (dR @ Ra).float())
     assert err64.item() == pytest.approx(deg, abs=1e-9)
     assert err32.item() == pytest.approx(deg, abs=2e-3)  # acos(trace) would be ~0.03 deg off
-
-
-def test_pose_inverse():
-    poses = random_poses(8, seed=10)
-    eye = torch.eye(4, dtype=torch.float64).expand(8, 4, 4)
-    torch.testing.assert_close(poses @ pose_inverse(poses), eye, rtol=0, atol=1e-12)
-    torch.testing.assert_close(pose_inverse(poses) @ poses, eye, rtol=0, atol=1e-12)

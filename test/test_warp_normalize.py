@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pose_tracker.crop.depth import preprocess_depth
-from pose_tracker.crop.normalize import normalize_pair, normalize_xyz, real_inputs
+from pose_tracker.crop.normalize import normalize_pair, normalize_xyz
 from pose_tracker.crop.warp import _inverse_3x3, crop_real, warp_to_crop
 from pose_tracker.crop.window import crop_window
 from pose_tracker.geometry.camera import depth_to_xyz
@@ -204,17 +204,6 @@ def test_normalize_invalid_handling():
     assert normalize_xyz(xyz.double(), t, D).dtype == torch.float64
 
 
-def test_real_inputs_is_crop_then_normalize():
-    rgb = torch.randint(0, 256, (1, 3, 20, 24), dtype=torch.uint8)
-    xyz = torch.rand(1, 3, 20, 24) * 0.2 + torch.tensor([0.0, 0.0, 0.9]).view(1, 3, 1, 1)
-    tf = torch.cat([_tf(sx=0.5, sy=0.5, tx=-2.0, ty=-1.0), _tf(tx=-8.0, ty=-4.0)])
-    t = torch.tensor([[0.1, 0.1, 1.0], [0.05, 0.1, 1.0]])
-    out = real_inputs(rgb, xyz, tf, t, 0.3, out_size=8)
-    rgb_c, xyz_c = crop_real(rgb, xyz, tf, 8)
-    torch.testing.assert_close(out, normalize_pair(rgb_c, xyz_c, t, 0.3), rtol=0, atol=0)
-    assert out.shape == (2, 6, 8, 8) and (out[:, 3:] != 0).any()
-
-
 def _load_ycbv(ycbv, obj):
     PIL = pytest.importorskip("PIL.Image")
     seq = ycbv / "sequences" / "0000"
@@ -242,7 +231,8 @@ def test_real_ycb_frame_crop_has_object_points_near_t(ycbv):
     win = crop_window(pose_t, K_t, diameter)
     assert win.valid.all()
     t = pose_t[:, :3, 3]
-    inp = real_inputs(torch.from_numpy(rgb).permute(2, 0, 1)[None], xyz, win.tf, t, diameter)
+    rgb_c, xyz_c = crop_real(torch.from_numpy(rgb).permute(2, 0, 1)[None], xyz, win.tf, 160)
+    inp = normalize_pair(rgb_c, xyz_c, t, diameter)
     assert inp.shape == (1, 6, 160, 160)
 
     # Crop of the visible-object mask, same window: object pixels hold observed points on the

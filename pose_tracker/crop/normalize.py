@@ -1,12 +1,12 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Network input normalisation of the FoundationPose refiner, and the real-side input assembly.
+"""Network input normalisation of the FoundationPose refiner (graph-safe).
 
 One 6-channel input per pose hypothesis: [R, G, B, X, Y, Z]. Colour is in [0, 1] (the contract's
 "RGB / 255": our crops are already divided by 255 in ``crop_real`` and the renderer outputs
 [0, 1], so nothing is divided here). XYZ is expressed relative to the pose's translation and
 divided by the mesh radius; readings that are missing (Z < 0.001) are zeroed in all three
 channels and coordinates outside the normalised box [-2, 2) are zeroed per channel (only the
-offending channel, exactly as the reference does). Graph-safe.
+offending channel, exactly as the reference does).
 """
 
 from typing import Union
@@ -14,7 +14,6 @@ from typing import Union
 import numpy as np
 import torch
 
-from pose_tracker.crop.warp import crop_real
 from pose_tracker.geometry.camera import MIN_VALID_DEPTH
 
 #: Normalised XYZ coordinates with |value| at or above this are treated as invalid.
@@ -68,25 +67,3 @@ def normalize_pair(rgb: torch.Tensor, xyz: torch.Tensor, t: torch.Tensor,
         (B,6,S,S) cat([rgb, normalize_xyz(xyz, t, D)]), dtype/device of ``xyz``.
     """
     return torch.cat([rgb.to(xyz.dtype), normalize_xyz(xyz, t, diameter)], dim=1)
-
-
-def real_inputs(rgb: torch.Tensor, xyz_full: torch.Tensor, crop_tf: torch.Tensor,
-                t: torch.Tensor, diameter: Union[float, torch.Tensor],
-                out_size: int = 160, sampling: str = "foundationpose") -> torch.Tensor:
-    """Assemble the real-side (B) network input for a batch of pose hypotheses.
-
-    Args:
-        rgb: (B,3,H,W) or (1,3,H,W) observed colour, uint8 0..255 or float [0, 1].
-        xyz_full: (B,3,H,W) or (1,3,H,W) XYZ map of the filtered depth, metres, camera frame
-            (``depth_to_xyz(preprocess_depth(depth), K)``).
-        crop_tf: (B,3,3) crop transforms of the hypotheses (``crop_window_tf``).
-        t: (B,3) translations of the hypotheses (centred object in camera), metres.
-        diameter: mesh diameter D in metres, Python float or (B,) tensor.
-        out_size: side S of the crop.
-        sampling: source sampling convention of the warp, see ``crop.warp``.
-
-    Returns:
-        (B,6,S,S) network input [R, G, B, X, Y, Z], dtype of ``xyz_full``.
-    """
-    rgb_crop, xyz_crop = crop_real(rgb, xyz_full, crop_tf, out_size, sampling)
-    return normalize_pair(rgb_crop, xyz_crop, t, diameter)

@@ -1,6 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """
-SO(3) exp/log, the refiner's pose update and its inverse, pose perturbation and errors.
+SO(3) exp/log, the refiner's pose update and its inverse (training targets), rotation errors.
 
 Poses are ``(B,4,4)`` object->camera transforms ``p_cam = R p_obj + t`` in metres. Inside the
 tracker the object frame is the *centred* mesh frame, so a rotation update turns the object about
@@ -23,9 +23,6 @@ rotation by ``-|w|`` about ``w``: a positive ``rot_out[2]`` turns the object clo
 camera z axis (x towards -y). The weights were trained with this sign, so it must be kept.
 """
 
-import math
-from typing import Sequence
-
 import torch
 from kornia.geometry.conversions import (
     axis_angle_to_rotation_matrix,
@@ -36,11 +33,8 @@ __all__ = [
     'ROT_NORMALIZER',
     'so3_exp',
     'so3_log',
-    'pose_inverse',
     'apply_refiner_update',
     'pose_update_targets',
-    'random_rotation_perturbation',
-    'perturb_poses',
     'rotation_error_deg',
 ]
 
@@ -87,25 +81,6 @@ def so3_log(R: torch.Tensor) -> torch.Tensor:
 
     """
     return rotation_matrix_to_axis_angle(R)
-
-
-def pose_inverse(T: torch.Tensor) -> torch.Tensor:
-    """
-    Invert rigid transforms: ``[R|t]^-1 = [R^T | -R^T t]``.
-
-    Parameters
-    ----------
-    T
-        ``(...,4,4)`` rigid transforms (bottom row ``[0,0,0,1]``).
-
-    Returns
-    -------
-        ``(...,4,4)`` inverses, same dtype/device.
-
-    """
-    rt = T[..., :3, :3].transpose(-1, -2)
-    t = -(rt @ T[..., :3, 3:])
-    return torch.cat([torch.cat([rt, t], dim=-1), T[..., 3:, :]], dim=-2)
 
 
 def _half_diameter(diameter, like: torch.Tensor) -> torch.Tensor | float:
@@ -205,85 +180,6 @@ def pose_update_targets(
     else:
         rot = u.clamp(-1.0, 1.0)
     return trans, rot
-
-
-def _uniform(shape, generator, device, dtype) -> torch.Tensor:
-    """Draw U[0,1) on the generator's device (CPU when none) and move it to ``device``."""
-    gen_device = generator.device if generator is not None else torch.device('cpu')
-    values = torch.rand(shape, generator=generator, device=gen_device, dtype=torch.float64)
-    return values.to(device=device, dtype=dtype)
-
-
-def random_rotation_perturbation(
-    batch: int,
-    max_rot_deg: float,
-    generator: torch.Generator | None = None,
-    device=None,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """
-    Draw random rotations: axis uniform on the sphere, angle uniform in [0, max_rot_deg].
-
-    Parameters
-    ----------
-    batch
-        number of rotations B.
-    max_rot_deg
-        largest angle, degrees.
-    generator
-        optional torch.Generator for reproducibility (numbers are drawn on its device).
-    device, dtype
-        of the returned tensor.
-
-    Returns
-    -------
-        ``(B,3,3)`` rotation matrices.
-
-    """
-    gen_device = generator.device if generator is not None else torch.device('cpu')
-    axis = torch.randn((batch, 3), generator=generator, device=gen_device, dtype=torch.float64)
-    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    angle = _uniform((batch, 1), generator, gen_device, torch.float64) * math.radians(max_rot_deg)
-    return so3_exp(axis * angle).to(device=device, dtype=dtype)
-
-
-def perturb_poses(
-    pose: torch.Tensor,
-    max_trans: Sequence[float] | torch.Tensor,
-    max_rot_deg: float,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """
-    Randomly perturb poses the way the refiner moves them (about the object origin).
-
-    ``t' = t + d`` with each ``d_i`` uniform in ``[-max_trans_i, max_trans_i]`` (camera axes), and
-    ``R' = dR @ R`` with ``dR`` from ``random_rotation_perturbation`` (camera axes, object centre
-    fixed).
-
-    Parameters
-    ----------
-    pose
-        ``(B,4,4)`` object->camera poses, metres.
-    max_trans
-        ``(3,)`` largest translation offset per camera axis, metres.
-    max_rot_deg
-        largest rotation angle, degrees.
-    generator
-        optional torch.Generator for reproducibility.
-
-    Returns
-    -------
-        ``(B,4,4)`` perturbed poses, same dtype/device as ``pose``.
-
-    """
-    batch = pose.shape[0]
-    limit = torch.as_tensor(max_trans, dtype=pose.dtype, device=pose.device).reshape(1, 3)
-    offset = (_uniform((batch, 3), generator, pose.device, pose.dtype) * 2.0 - 1.0) * limit
-    d_rot = random_rotation_perturbation(batch, max_rot_deg, generator, pose.device, pose.dtype)
-    rot = d_rot @ pose[:, :3, :3]
-    trans = pose[:, :3, 3] + offset
-    top = torch.cat([rot, trans.unsqueeze(-1)], dim=-1)
-    return torch.cat([top, pose[:, 3:, :]], dim=-2)
 
 
 def rotation_error_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> torch.Tensor:

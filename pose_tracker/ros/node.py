@@ -5,7 +5,8 @@ ROS 2 node `pose_tracker_node`: RGB-D in, object pose out.
 Subscribes (relative names, remap them; sensor-data QoS):
 
 * `rgb/image_raw` (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8),
-* `depth/image_raw` (sensor_msgs/Image: 16UC1 mm or 32FC1 m, registered to the colour camera),
+* `depth/image_raw` (sensor_msgs/Image: 16UC1 or mono16 mm, or 32FC1 m, registered to the
+  colour camera),
 * `rgb/camera_info` (sensor_msgs/CameraInfo of the colour camera; `k` is used, or the left 3x3
   of `p` for a rectified image topic; adjusted for binning / ROI),
 * `~/initial_pose` (geometry_msgs/PoseStamped, object -> camera; another frame than the images'

@@ -79,9 +79,3 @@ class TfPublisher:
             self._broadcaster.sendTransform(transform)
         elif self._publisher is not None:
             self._publisher.publish(self._tf_message(transforms=[transform]))
-
-    def destroy(self) -> None:
-        """Release the publisher (the node's destroy_node also does)."""
-        if self._publisher is not None:
-            self._node.destroy_publisher(self._publisher)
-            self._publisher = None
