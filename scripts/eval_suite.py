@@ -11,7 +11,7 @@ Stages (run in the order given; each run's JSON is kept, so a re-run resumes):
   textured mesh (``models/<object>/textured.obj``), ``--init perturbed`` (1 cm / 10 deg) or
   ``--init gt``.
 * ``synth``: synthetic 300-frame sequences ``<synth-root>/synth_seq_<seed>`` (generated with
-  ``python -m pose_tracker.synth.sequence`` when missing or incomplete), ``--init gt``.
+  ``python -m pose_tracker.tools.make_sequence`` when missing or incomplete), ``--init gt``.
 * ``convergence``: error versus refinement iteration on a few real frames (hybrid step).
 
 Methods (`METHODS`): ``hybrid`` = 2 RefineNet + 2 depth refinement iterations per frame (the
@@ -82,7 +82,7 @@ def ensure_synth(seq_dir: Path, seed: int, frames: int, device: str) -> None:
     """Generate the synthetic sequence ``seq_dir`` unless a complete one is already there."""
     if synth_complete(seq_dir, frames):
         return
-    cmd = [sys.executable, "-m", "pose_tracker.synth.sequence", "--out", str(seq_dir),
+    cmd = [sys.executable, "-m", "pose_tracker.tools.make_sequence", "--out", str(seq_dir),
            "--frames", str(frames), "--seed", str(seed), "--device", device]
     print("generating:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)

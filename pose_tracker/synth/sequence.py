@@ -1,10 +1,7 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
 """Synthetic RGB-D test sequences of unseen procedural objects, in the YCBInEOAT layout.
 
-    python -m pose_tracker.synth.sequence --out DIR [--frames 300] [--seed 1000]
-        [--device cuda] [--size 480x640] [--motion both|camera|object]
-
-Writes::
+:func:`generate_sequence` (command line: ``python -m pose_tracker.tools.make_sequence``) writes::
 
     DIR/rgb/NNNNNN.png         640x480 RGB, uint8
     DIR/depth/NNNNNN.png       uint16 millimetres, 0 = no reading
@@ -27,11 +24,9 @@ shading changes as the camera moves), a textured background wall with depth, han
 camera) while the noise itself changes every frame. No motion blur.
 """
 
-import argparse
 from dataclasses import asdict, dataclass, fields, replace
 import json
 from pathlib import Path
-import sys
 import time
 from typing import List, Optional, Sequence
 
@@ -40,7 +35,6 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 import torch
 
-from pose_tracker.tools.cli_args import image_size
 from pose_tracker.render.projection import full_frame_projection
 from pose_tracker.render.surface import MeshTensors
 from pose_tracker.synth import scene
@@ -50,7 +44,7 @@ from pose_tracker.synth.shapes import random_trimesh, shape_rng, with_texture
 from pose_tracker.synth.textures import random_images, random_textures
 from pose_tracker.synth.trajectories import handheld_trajectory
 
-__all__ = ['fixed_noise', 'render_frames', 'generate_sequence', 'main']
+__all__ = ['fixed_noise', 'render_frames', 'generate_sequence']
 
 
 def fixed_noise(cfg, rng: np.random.Generator):
@@ -366,27 +360,3 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
             'rasterizer': backend}
     (out / 'meta.json').write_text(json.dumps(meta, indent=1))
     return meta
-
-
-def main(argv=None) -> dict:
-    """Command-line entry point; returns the metadata."""
-    p = argparse.ArgumentParser(prog='python -m pose_tracker.synth.sequence',
-                                description=__doc__.split('\n')[0])
-    p.add_argument('--out', required=True)
-    p.add_argument('--frames', type=int, default=300)
-    p.add_argument('--seed', type=int, default=1000)
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--size', type=image_size, default=(480, 640), help='HxW, e.g. 480x640')
-    p.add_argument('--motion', choices=('both', 'camera', 'object'), default='both')
-    p.add_argument('--fps', type=float, default=30.0)
-    p.add_argument('--batch', type=int, default=None, help='frames per render call')
-    p.add_argument('--distractors', type=int, default=None)
-    p.add_argument('--quiet', action='store_true')
-    a = p.parse_args(argv)
-    return generate_sequence(a.out, a.frames, a.seed, a.device, a.size, a.motion, a.fps,
-                             batch=a.batch, distractors=a.distractors, quiet=a.quiet)
-
-
-if __name__ == '__main__':
-    main()
-    sys.exit(0)
