@@ -80,15 +80,11 @@ def enable_persistent_compile_cache(environ=None) -> Optional[str]:
     same switches on ``torch._inductor.config`` / ``torch._functorch.config`` in case torch read
     its environment already. Creates the folder (mode 0700 for a new one).
 
-    Parameters
-    ----------
-    environ
-        The environment to read and change (default ``os.environ``; tests pass a dict).
+    Args:
+        environ: The environment to read and change (default ``os.environ``; tests pass a dict).
 
-    Returns
-    -------
-    str or None
-        The cache folder, or None when ``POSE_TRACKER_COMPILE_CACHE=off``.
+    Returns:
+        str or None: The cache folder, or None when ``POSE_TRACKER_COMPILE_CACHE=off``.
 
     """
     env = os.environ if environ is None else environ

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Scoring a tracked sequence: per-frame errors and their summary, shared by every report.
+"""
+Scoring a tracked sequence: per-frame errors and their summary, shared by every report.
 
 `pose_tracker.tools.eval` (offline, the Tracker in-process) and `pose_tracker.ros.tools.demo`
 (poses received from the node) both score frames with :func:`frame_errors` and summarise them
@@ -37,7 +38,8 @@ def finite_median(values: Sequence[Optional[float]]) -> Optional[float]:
 
 
 def frame_errors(pose, gt, pts) -> dict:
-    """Return all per-frame errors of one estimate.
+    """
+    Return all per-frame errors of one estimate.
 
     Args:
         pose: (4,4) estimated object -> camera pose, metres.
@@ -54,7 +56,8 @@ def frame_errors(pose, gt, pts) -> dict:
 
 
 def rotation_summary(r_err_deg: List[float], threshold_deg: float = ROT_THRESHOLD_DEG) -> dict:
-    """Return rotation-error statistics of the frames with ground truth, in frame order.
+    """
+    Return rotation-error statistics of the frames with ground truth, in frame order.
 
     Args:
         r_err_deg: per-frame rotation errors, degrees (`metrics.rotation_error_deg`);
@@ -83,7 +86,8 @@ def rotation_summary(r_err_deg: List[float], threshold_deg: float = ROT_THRESHOL
 
 def error_summary(records: List[dict], missing: int = 0,
                   rot_threshold_deg: float = ROT_THRESHOLD_DEG) -> dict:
-    """Summarise the :func:`frame_errors` of the frames with ground truth, in frame order.
+    """
+    Summarise the :func:`frame_errors` of the frames with ground truth, in frame order.
 
     Args:
         records: per-frame dicts with at least the :func:`frame_errors` keys.

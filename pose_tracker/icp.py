@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Weight-free depth refinement: point-to-plane Gauss-Newton in the crop window (graph-safe).
+"""
+Weight-free depth refinement: point-to-plane Gauss-Newton in the crop window (graph-safe).
 
 One iteration at a pose: the mesh's camera-frame XYZ is rendered into the pose's ``box_3d`` crop
 window, the observed XYZ is cropped with the same transform (nearest), and each covered crop pixel
@@ -43,7 +44,8 @@ NORMAL_MAX_STEP = 0.1
 
 @dataclass
 class IcpConfig:
-    """Constants of the depth refinement.
+    """
+    Constants of the depth refinement.
 
     Attributes:
         iterations: Gauss-Newton iterations per frame (each renders once); 0 turns it off.
@@ -78,7 +80,8 @@ class IcpConfig:
 
 def normals_from_xyz(xyz: torch.Tensor, mask: torch.Tensor,
                      max_step: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Surface normals of a rendered XYZ map by central differences.
+    """
+    Surface normals of a rendered XYZ map by central differences.
 
     ``n = normalize((x[v+1] - x[v-1]) x (x[u+1] - x[u-1]))``, oriented towards the camera
     (``n . x < 0``). A pixel's normal is valid where it and its four neighbours are covered, both
@@ -114,7 +117,8 @@ def normals_from_xyz(xyz: torch.Tensor, mask: torch.Tensor,
 def point_to_plane_system(rendered: torch.Tensor, normals: torch.Tensor, valid: torch.Tensor,
                           observed: torch.Tensor, center: torch.Tensor, gate: float,
                           radius: float):
-    """Weighted point-to-plane normal equations of one iteration.
+    """
+    Weighted point-to-plane normal equations of one iteration.
 
     The twist is scaled as ``xi = (w * radius, v)`` so that rotation and translation columns have
     comparable size (metres) and the 6x6 system stays well conditioned in float32.
@@ -152,7 +156,8 @@ def point_to_plane_system(rendered: torch.Tensor, normals: torch.Tensor, valid: 
 
 
 def solve_spd(A: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Solve small symmetric positive definite systems ``A x = b`` by elimination (graph-safe).
+    """
+    Solve small symmetric positive definite systems ``A x = b`` by elimination (graph-safe).
 
     Why not ``torch.linalg.cholesky_ex`` + ``torch.cholesky_solve``: on CUDA the batched
     ``cholesky_solve`` goes through MAGMA, which allocates device memory and fails inside CUDA
@@ -185,7 +190,8 @@ def solve_spd(A: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Ten
 
 def solve_twist(H: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, cfg: IcpConfig,
                 radius: float) -> torch.Tensor:
-    """Solve the damped system for the twist; zero where it must not be trusted.
+    """
+    Solve the damped system for the twist; zero where it must not be trusted.
 
     Args:
         H, g, weight: the output of `point_to_plane_system`.
@@ -211,7 +217,8 @@ def solve_twist(H: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, cfg: Icp
 
 
 def apply_twist(pose: torch.Tensor, twist: torch.Tensor) -> torch.Tensor:
-    """Move poses by twists about their object centres: ``R' = exp(w) R``, ``t' = t + v``.
+    """
+    Move poses by twists about their object centres: ``R' = exp(w) R``, ``t' = t + v``.
 
     Args:
         pose: (B,4,4) centred-object -> camera, metres.
@@ -230,7 +237,8 @@ def apply_twist(pose: torch.Tensor, twist: torch.Tensor) -> torch.Tensor:
 def icp_update(pose: torch.Tensor, rendered: torch.Tensor, mask: torch.Tensor,
                observed: torch.Tensor, gate: float, cfg: IcpConfig,
                diameter: float) -> torch.Tensor:
-    """One point-to-plane Gauss-Newton step from a render at ``pose`` and the observed crop.
+    """
+    One point-to-plane Gauss-Newton step from a render at ``pose`` and the observed crop.
 
     Args:
         pose: (B,4,4) centred-object -> camera, metres (the pose ``rendered`` shows).

@@ -51,12 +51,10 @@ def suggest_scales(diameter: float, current: float = 1.0):
     """
     Guess the units of a mesh of ``diameter`` (after ``current`` scale), most likely first.
 
-    Returns
-    -------
-    list
-        (units name, scale from file units to metres, resulting diameter in metres) for every
-        unit of :data:`UNIT_SCALES` (and metres) that gives a plausible diameter, sorted by how
-        close that is to :data:`TYPICAL_DIAMETER_M` in log scale.
+    Returns:
+        list: (units name, scale from file units to metres, resulting diameter in metres) for every
+            unit of :data:`UNIT_SCALES` (and metres) that gives a plausible diameter, sorted by how
+            close that is to :data:`TYPICAL_DIAMETER_M` in log scale.
 
     """
     raw = diameter / current
@@ -76,30 +74,19 @@ class Mesh:
     """
     A centred, renderer-ready triangle mesh.
 
-    Attributes
-    ----------
-    vertices
-        (V,3) float32 metres, centred mesh frame (bounding-box centre at the origin).
-    faces
-        (F,3) int64 vertex indices, counter-clockwise as in the file.
-    vertex_normals
-        (V,3) float32 unit normals, centred mesh frame.
-    uv
-        (V,2) float32 texture coordinates as stored in the file (OBJ convention: v = 0 is the
-        bottom row of the image), or None.
-    texture
-        (Ht,Wt,3) uint8 RGB image, row 0 at the top, or None. Set together with ``uv``.
-    vertex_colors
-        (V,3) uint8 RGB, or None. Never set together with ``texture``.
-    center
-        (3,) float64 bounding-box centre in the original file frame (metres, after
-        ``scale``): ``T_original = T_centred @ [I | -center]``.
-    diameter
-        largest distance between two vertices, metres (exact, over the convex hull).
-    max_edge
-        longest edge after subdivision, metres.
-    path
-        file the mesh came from, or None for a generated mesh.
+    Attributes:
+        vertices: (V,3) float32 metres, centred mesh frame (bounding-box centre at the origin).
+        faces: (F,3) int64 vertex indices, counter-clockwise as in the file.
+        vertex_normals: (V,3) float32 unit normals, centred mesh frame.
+        uv: (V,2) float32 texture coordinates as stored in the file (OBJ convention: v = 0 is the
+            bottom row of the image), or None.
+        texture: (Ht,Wt,3) uint8 RGB image, row 0 at the top, or None. Set together with ``uv``.
+        vertex_colors: (V,3) uint8 RGB, or None. Never set together with ``texture``.
+        center: (3,) float64 bounding-box centre in the original file frame (metres, after
+            ``scale``): ``T_original = T_centred @ [I | -center]``.
+        diameter: largest distance between two vertices, metres (exact, over the convex hull).
+        max_edge: longest edge after subdivision, metres.
+        path: file the mesh came from, or None for a generated mesh.
 
     """
 
@@ -168,40 +155,28 @@ def load_mesh(path, scale: Optional[float] = None, max_edge_ratio: float = 0.03,
     Textured meshes (uv + material image), vertex-coloured meshes and plain meshes are supported;
     a multi-part file is merged into one mesh.
 
-    Parameters
-    ----------
-    path
-        mesh file. An OBJ's .mtl and texture image are found relative to it.
-    scale
-        multiply the file's coordinates by this to get metres (e.g. 0.001 for a file in
-        millimetres). None means the file is already in metres.
-    max_edge_ratio
-        split edges until each is at most this fraction of the diameter.
-    max_faces
-        refuse meshes with more faces than this, before or after subdivision
-        (None: no limit).
-    max_texture_size
-        downscale a texture whose larger side exceeds this many pixels
-        (None: keep it as it is).
+    Args:
+        path: mesh file. An OBJ's .mtl and texture image are found relative to it.
+        scale: multiply the file's coordinates by this to get metres (e.g. 0.001 for a file in
+            millimetres). None means the file is already in metres.
+        max_edge_ratio: split edges until each is at most this fraction of the diameter.
+        max_faces: refuse meshes with more faces than this, before or after subdivision
+            (None: no limit).
+        max_texture_size: downscale a texture whose larger side exceeds this many pixels
+            (None: keep it as it is).
 
-    Returns
-    -------
-    Mesh
-        The centred, subdivided :class:`Mesh`.
+    Returns:
+        Mesh: The centred, subdivided :class:`Mesh`.
 
-    Raises
-    ------
-    MeshError
-        the file is missing, unreadable, corrupt, has no triangles, or is too large.
-    MeshUnitsError
-        the diameter exceeds 3 m and no ``scale`` was given; the message suggests the scale
-        that fits (millimetres, centimetres or inches) and the exception's
-        ``suggested_scale`` holds the most likely one.
+    Raises:
+        MeshError: the file is missing, unreadable, corrupt, has no triangles, or is too large.
+        MeshUnitsError:
+            the diameter exceeds 3 m and no ``scale`` was given; the message suggests the scale
+            that fits (millimetres, centimetres or inches) and the exception's
+            ``suggested_scale`` holds the most likely one.
 
-    Warns
-    -----
-    MeshScaleWarning
-        the object is smaller than 2 cm or larger than 1.5 m after scaling.
+    Warns:
+        MeshScaleWarning: the object is smaller than 2 cm or larger than 1.5 m after scaling.
 
     """
     path = os.fspath(path)
@@ -239,25 +214,17 @@ def mesh_from_trimesh(tm, scale: Optional[float] = None, max_edge_ratio: float =
     """
     Build a centred :class:`Mesh` from a ``trimesh.Trimesh`` (e.g. a generated one).
 
-    Parameters
-    ----------
-    tm
-        the triangle mesh; its visual (texture, vertex or face colours) is used when present.
-        It is not modified.
-    scale, max_edge_ratio, max_faces, max_texture_size
-        as in :func:`load_mesh`.
-    path
-        recorded in ``Mesh.path``.
+    Args:
+        tm: the triangle mesh; its visual (texture, vertex or face colours) is used when present.
+            It is not modified.
+        scale, max_edge_ratio, max_faces, max_texture_size: as in :func:`load_mesh`.
+        path: recorded in ``Mesh.path``.
 
-    Returns
-    -------
-    Mesh
-        The centred, subdivided :class:`Mesh`.
+    Returns:
+        Mesh: The centred, subdivided :class:`Mesh`.
 
-    Raises
-    ------
-    MeshError, MeshUnitsError
-        as in :func:`load_mesh`.
+    Raises:
+        MeshError, MeshUnitsError: as in :func:`load_mesh`.
 
     """
     where = path if path is not None else 'mesh'
@@ -500,27 +467,17 @@ def subdivide_long_edges(vertices: np.ndarray, faces: np.ndarray, attrs: Dict[st
     per-vertex attributes are interpolated linearly at the midpoints; the surface and any affine
     quantity on it (uv) are unchanged. Winding is preserved.
 
-    Parameters
-    ----------
-    vertices
-        (V,3) float64.
-    faces
-        (F,3) int64.
-    attrs
-        name -> (V,k) float per-vertex attributes, interpolated at new vertices.
-    max_edge
-        target largest edge length (same units as ``vertices``).
-    max_faces
-        raise :class:`MeshError` when the face count would exceed this.
-    max_iter
-        safety bound on the number of splitting rounds.
-    where
-        name of the mesh, for error messages.
+    Args:
+        vertices: (V,3) float64.
+        faces: (F,3) int64.
+        attrs: name -> (V,k) float per-vertex attributes, interpolated at new vertices.
+        max_edge: target largest edge length (same units as ``vertices``).
+        max_faces: raise :class:`MeshError` when the face count would exceed this.
+        max_iter: safety bound on the number of splitting rounds.
+        where: name of the mesh, for error messages.
 
-    Returns
-    -------
-    tuple
-        (vertices (V',3), faces (F',3) int64, attrs with (V',k) arrays).
+    Returns:
+        tuple: (vertices (V',3), faces (F',3) int64, attrs with (V',k) arrays).
 
     """
     attrs = {k: np.asarray(v, dtype=np.float64) for k, v in attrs.items()}

@@ -42,15 +42,11 @@ def transform_points(T, pts) -> np.ndarray:
     """
     Apply a pose to points.
 
-    Parameters
-    ----------
-    T
-        (4,4) pose, metres.
-    pts
-        (N,3) points in the source frame, metres.
+    Args:
+        T: (4,4) pose, metres.
+        pts: (N,3) points in the source frame, metres.
 
-    Returns
-    -------
+    Returns:
         (N,3) float64 points ``R p + t``.
 
     """
@@ -63,17 +59,12 @@ def add(pred, gt, pts) -> float:
     """
     ADD: mean distance between model points moved by the predicted and by the GT pose.
 
-    Parameters
-    ----------
-    pred
-        (4,4) predicted object->camera pose, metres.
-    gt
-        (4,4) ground-truth pose, metres.
-    pts
-        (N,3) model points in the object frame, metres.
+    Args:
+        pred: (4,4) predicted object->camera pose, metres.
+        gt: (4,4) ground-truth pose, metres.
+        pts: (N,3) model points in the object frame, metres.
 
-    Returns
-    -------
+    Returns:
         Error in metres; ``inf`` when ``pred`` is not finite.
 
     """
@@ -92,17 +83,12 @@ def adds(pred, gt, pts) -> float:
     the nearest-neighbour direction follows PoseCNN / BOP (query the GT points in a k-d tree of
     the predicted points). ADD-S <= ADD always.
 
-    Parameters
-    ----------
-    pred
-        (4,4) predicted object->camera pose, metres.
-    gt
-        (4,4) ground-truth pose, metres.
-    pts
-        (N,3) model points in the object frame, metres.
+    Args:
+        pred: (4,4) predicted object->camera pose, metres.
+        gt: (4,4) ground-truth pose, metres.
+        pts: (N,3) model points in the object frame, metres.
 
-    Returns
-    -------
+    Returns:
         Error in metres; ``inf`` when ``pred`` is not finite.
 
     """
@@ -159,15 +145,11 @@ def auc(errors_m: Iterable[float], max_threshold: float = 0.1) -> float:
     ``compute_auc_sklearn`` uses trapezoids on a 1 mm grid (within 0.5 points at 10 cm); the
     three agree to well under a point for sequences of a few hundred frames.
 
-    Parameters
-    ----------
-    errors_m
-        per-frame errors in metres; NaN and inf count as failures (accuracy 0).
-    max_threshold
-        upper end of the threshold range, metres (10 cm in YCB-Video).
+    Args:
+        errors_m: per-frame errors in metres; NaN and inf count as failures (accuracy 0).
+        max_threshold: upper end of the threshold range, metres (10 cm in YCB-Video).
 
-    Returns
-    -------
+    Returns:
         AUC in percent, in [0, 100]; NaN for an empty input.
 
     """

@@ -62,21 +62,14 @@ def silhouette_mask(vertices: np.ndarray, faces: np.ndarray, pose: np.ndarray, K
     """
     Pixels covered by the mesh at a pose (its projected triangles filled; no depth test needed).
 
-    Parameters
-    ----------
-    vertices
-        (V,3) metres, object frame.
-    faces
-        (F,3) vertex indices.
-    pose
-        (4,4) object -> camera, metres.
-    K
-        (3,3) intrinsics, pixels.
-    image_size
-        (H, W).
+    Args:
+        vertices: (V,3) metres, object frame.
+        faces: (F,3) vertex indices.
+        pose: (4,4) object -> camera, metres.
+        K: (3,3) intrinsics, pixels.
+        image_size: (H, W).
 
-    Returns
-    -------
+    Returns:
         (H,W) bool. Triangles with a corner nearer than `MIN_Z` are left out.
 
     """
@@ -145,32 +138,22 @@ def draw_pose(rgb: np.ndarray, pose: np.ndarray, K: np.ndarray, vertices: np.nda
     """
     Draw the object's outline (and box, axes) at `pose` onto a copy of the image.
 
-    Parameters
-    ----------
-    rgb
-        (H,W,3) uint8 image (not modified).
-    pose
-        (4,4) object -> camera, metres; a non-finite pose draws nothing.
-    K
-        (3,3) intrinsics, pixels.
-    vertices
-        (V,3) metres, object frame: mesh vertices, or model points when `faces` is None.
-    faces
-        (F,3) triangle indices into `vertices` (silhouette outline), or None (outline of
-        the points' convex hull).
-    colour
-        RGB of the outline and the box.
-    box
-        (box_min, box_max), each (3,) metres in the object frame, e.g.
-        `bounding_box(vertices)`; None = no box.
-    axis_length
-        length of the drawn axes (x red, y green, z blue) from the object origin, metres;
-        0 = none.
-    width
-        line width of the outline and the axes, pixels (the box is drawn 1 pixel thinner).
+    Args:
+        rgb: (H,W,3) uint8 image (not modified).
+        pose: (4,4) object -> camera, metres; a non-finite pose draws nothing.
+        K: (3,3) intrinsics, pixels.
+        vertices: (V,3) metres, object frame: mesh vertices, or model points when `faces` is None.
+        faces: (F,3) triangle indices into `vertices` (silhouette outline), or None (outline of
+            the points' convex hull).
+        colour: RGB of the outline and the box.
+        box: (box_min, box_max), each (3,) metres in the object frame, e.g.
+            `bounding_box(vertices)`; None = no box.
+        axis_length:
+            length of the drawn axes (x red, y green, z blue) from the object origin, metres;
+            0 = none.
+        width: line width of the outline and the axes, pixels (the box is drawn 1 pixel thinner).
 
-    Returns
-    -------
+    Returns:
         (H,W,3) uint8 new image.
 
     """
@@ -221,24 +204,16 @@ def draw_estimate_and_gt(rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray,
     Where the two agree the magenta line runs along the green band; a rotation error shows as
     box edges, axes and (for asymmetric shapes) silhouettes that part.
 
-    Parameters
-    ----------
-    rgb
-        (H,W,3) uint8 image (not modified).
-    K
-        (3,3) intrinsics, pixels.
-    vertices, faces
-        the object as for `draw_pose` (object frame, metres).
-    est, gt
-        (4,4) object -> camera poses, metres, or None (not drawn).
-    label
-        text drawn at the top left ("" = none).
-    axes
-        also draw the axes of both poses (the GT's wider), half a box diagonal long, so
-        that a rotation shows as diverging axes.
+    Args:
+        rgb: (H,W,3) uint8 image (not modified).
+        K: (3,3) intrinsics, pixels.
+        vertices, faces: the object as for `draw_pose` (object frame, metres).
+        est, gt: (4,4) object -> camera poses, metres, or None (not drawn).
+        label: text drawn at the top left ("" = none).
+        axes: also draw the axes of both poses (the GT's wider), half a box diagonal long, so
+            that a rotation shows as diverging axes.
 
-    Returns
-    -------
+    Returns:
         (H,W,3) uint8 new image.
 
     """

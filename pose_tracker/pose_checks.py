@@ -26,20 +26,14 @@ def initial_pose_problem(T: np.ndarray, K: Optional[np.ndarray] = None,
     """
     Why an initial pose (object -> camera, metres) cannot be right, or None when it may be.
 
-    Parameters
-    ----------
-    T
-        (4,4) pose.
-    K, size
-        intrinsics and (H, W) of the image; None = not known yet (no projection check).
-    center
-        object centre in the object frame (default: its origin).
-    diameter
-        object diameter, metres (margin of the checks; 0 = unknown).
-    depth_range
-        (min, max) valid depth of the latest depth image, metres; None = no depth yet.
-    max_depth
-        farthest plausible distance without a depth image, metres.
+    Args:
+        T: (4,4) pose.
+        K: (3,3) intrinsics, pixels; None = not known yet (no projection check).
+        size: (H, W) of the image, pixels; None = not known yet.
+        center: object centre in the object frame (default: its origin).
+        diameter: object diameter, metres (margin of the checks; 0 = unknown).
+        depth_range: (min, max) valid depth of the latest depth image, metres; None = no depth yet.
+        max_depth: farthest plausible distance without a depth image, metres.
 
     """
     c = np.zeros(3) if center is None else np.asarray(center, np.float64)
@@ -84,18 +78,12 @@ def depth_support(depth: np.ndarray, points: np.ndarray, T: np.ndarray, K: np.nd
     the point's depth, or in front of it (an occluder also proves the depth sees that far).
     Depth all at the far limit, or no depth where the object should be, gives 0.
 
-    Parameters
-    ----------
-    depth
-        (H,W) metres, 0 = invalid.
-    points
-        (N,3) object points, object frame, metres.
-    T
-        (4,4) pose, object -> camera.
-    K
-        (3,3) intrinsics.
-    tolerance
-        metres.
+    Args:
+        depth: (H,W) metres, 0 = invalid.
+        points: (N,3) object points, object frame, metres.
+        T: (4,4) pose, object -> camera.
+        K: (3,3) intrinsics.
+        tolerance: metres.
 
     """
     if len(points) == 0:

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Registration: the first pose (or the pose after LOST) from one RGB-D frame and an object mask.
+"""
+Registration: the first pose (or the pose after LOST) from one RGB-D frame and an object mask.
 
 ``register(rgb, depth, mask, K, tracker) -> (pose, score)``, FoundationPose-style:
 
@@ -58,7 +59,8 @@ class RegistrationError(FrameError):
 
 @dataclass
 class RegistrationResult:
-    """Outcome of one registration.
+    """
+    Outcome of one registration.
 
     Attributes:
         pose: (4,4) float64 object -> camera in the original mesh frame, metres.
@@ -94,7 +96,8 @@ def fibonacci_sphere(n: int) -> np.ndarray:
 
 
 def look_at_rotation(direction: np.ndarray) -> np.ndarray:
-    """Rotation object -> camera of a camera on ``direction`` looking at the object centre.
+    """
+    Rotation object -> camera of a camera on ``direction`` looking at the object centre.
 
     Args:
         direction: (3,) unit vector, object frame, from the object centre towards the camera.
@@ -123,7 +126,8 @@ def rotation_hypotheses(views: int = FULL_VIEWS, inplane: int = FULL_INPLANE) ->
 
 
 def front_offsets(rotations: np.ndarray, vertices: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """How far the visible surface lies in front of the centre, per rotation.
+    """
+    How far the visible surface lies in front of the centre, per rotation.
 
     The median depth of the visible part of the mesh relative to its centre: over the vertices
     whose normals face the camera, ``-median(z_cam)`` (no occlusion test; a convex hull's
@@ -146,7 +150,8 @@ def front_offsets(rotations: np.ndarray, vertices: np.ndarray, normals: np.ndarr
 
 def masked_surface_point(xyz: torch.Tensor,
                          mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Median (per axis) of the observed points inside the mask.
+    """
+    Median (per axis) of the observed points inside the mask.
 
     Args:
         xyz: (1,3,H,W) float32 metres, camera frame (0 = no reading).
@@ -162,7 +167,8 @@ def masked_surface_point(xyz: torch.Tensor,
 
 
 def translation_init(surface: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """Object centres: the surface point pushed back along its ray by each hypothesis's offset.
+    """
+    Object centres: the surface point pushed back along its ray by each hypothesis's offset.
 
     Args:
         surface: (3,) metres, camera frame (`masked_surface_point`).
@@ -188,7 +194,8 @@ def agreement_scores(ren_xyz: torch.Tensor, ren_mask: torch.Tensor, obs_xyz: tor
                      obs_mask: torch.Tensor, mask_area: torch.Tensor, tolerance: float,
                      ren_rgb: Optional[torch.Tensor] = None,
                      obs_rgb: Optional[torch.Tensor] = None) -> Scores:
-    """Silhouette IoU and depth support inside the mask of rendered poses; score = product.
+    """
+    Silhouette IoU and depth support inside the mask of rendered poses; score = product.
 
     The observed mask is cropped into the same window as the render, so parts of it outside the
     window would be missed by a pixel count in the crop; the union therefore uses the whole
@@ -230,7 +237,8 @@ def refine_and_score(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz
                      mask: torch.Tensor, mask_pixels: torch.Tensor, render: Callable,
                      render_geometry: Callable, network: Callable, cfg: StepConfig
                      ) -> Tuple[torch.Tensor, Scores]:
-    """Refine a chunk of hypotheses like a tracked frame and score them (graph-safe).
+    """
+    Refine a chunk of hypotheses like a tracked frame and score them (graph-safe).
 
     Args:
         pose: (C,4,4) float32 centred-object -> camera hypotheses, metres.
@@ -259,7 +267,8 @@ def refine_and_score(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz
 
 
 class Registrar:
-    """Registers one object from a mask, with the renderer, network and config of a `Tracker`.
+    """
+    Registers one object from a mask, with the renderer, network and config of a `Tracker`.
 
     Owns static device buffers for one frame and one chunk of hypotheses and, on CUDA (when the
     tracker uses graphs), one captured graph of `refine_and_score` per image size.
@@ -362,7 +371,8 @@ class Registrar:
 
     # ------------------------------------------------------------------ public API
     def hypotheses(self, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-        """Load a frame into the buffers and return the (N,4,4) centred initial hypotheses.
+        """
+        Load a frame into the buffers and return the (N,4,4) centred initial hypotheses.
 
         Raises:
             RegistrationError: empty mask, or too few valid depth readings inside it.
@@ -398,7 +408,8 @@ class Registrar:
 
     def register(self, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray
                  ) -> RegistrationResult:
-        """Register the object in one frame.
+        """
+        Register the object in one frame.
 
         Args:
             rgb: (H,W,3) uint8 RGB.
@@ -428,7 +439,8 @@ class Registrar:
 
 def register(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, K, tracker,
              **registrar_kwargs) -> Tuple[np.ndarray, float]:
-    """Register the tracker's object in one frame: ``(pose, score)``.
+    """
+    Register the tracker's object in one frame: ``(pose, score)``.
 
     Args:
         rgb: (H,W,3) uint8 RGB.

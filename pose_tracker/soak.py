@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Command alias: ``python -m pose_tracker.soak`` runs :mod:`pose_tracker.tools.soak`.
+"""
+Command alias: ``python -m pose_tracker.soak`` runs :mod:`pose_tracker.tools.soak`.
 
 The tool moved to ``pose_tracker/tools/`` (the library is kept apart from its command-line
 tools); this alias keeps the documented command and existing scripts working. Import from

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""The per-frame tracking step as pure tensor functions (graph-safe).
+"""
+The per-frame tracking step as pure tensor functions (graph-safe).
 
 A frame is tracked in this order (`track_step`):
 
@@ -35,7 +36,8 @@ CROP_RATIO = 1.2
 
 @dataclass
 class StepConfig:
-    """Constants of the per-frame step.
+    """
+    Constants of the per-frame step.
 
     Attributes:
         diameter: mesh diameter, metres.
@@ -67,7 +69,8 @@ class StepConfig:
 
 def frame_to_real_side(rgb_hwc: torch.Tensor, depth_hw: torch.Tensor,
                        K: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Convert one RGB-D frame into the tensors the crops are taken from.
+    """
+    Convert one RGB-D frame into the tensors the crops are taken from.
 
     Args:
         rgb_hwc: (H,W,3) uint8 RGB image.
@@ -87,7 +90,8 @@ def frame_to_real_side(rgb_hwc: torch.Tensor, depth_hw: torch.Tensor,
 
 def depth_support(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
                   real_xyz: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """Share of rendered object pixels whose observed depth agrees with the render.
+    """
+    Share of rendered object pixels whose observed depth agrees with the render.
 
     This is the tracking quality measure (like Isaac ROS's min_pointcloud_support): close to 1
     when the rendered object sits on the observed surface, close to 0 when the object is lost,
@@ -106,7 +110,8 @@ def depth_support(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
 
 
 class DepthEvidence(NamedTuple):
-    """How well the observed depth confirms a rendered pose; each (B,) float32 in [0,1].
+    """
+    How well the observed depth confirms a rendered pose; each (B,) float32 in [0,1].
 
     Attributes:
         support: agreeing pixels over rendered pixels (`depth_support`, the quality measure).
@@ -123,7 +128,8 @@ class DepthEvidence(NamedTuple):
 
 def depth_evidence(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
                    real_xyz: torch.Tensor, tolerance: float) -> DepthEvidence:
-    """Count how the observed depth inside a rendered silhouette agrees with the render.
+    """
+    Count how the observed depth inside a rendered silhouette agrees with the render.
 
     Args:
         rendered_xyz, rendered_mask, real_xyz, tolerance: as for `depth_support`.
@@ -145,7 +151,8 @@ def depth_evidence(rendered_xyz: torch.Tensor, rendered_mask: torch.Tensor,
 
 def render_at(pose: torch.Tensor, K: torch.Tensor, render: Callable,
               cfg: StepConfig) -> Tuple[torch.Tensor, object]:
-    """Render the mesh at `pose` into its crop window (the model side of one iteration).
+    """
+    Render the mesh at `pose` into its crop window (the model side of one iteration).
 
     Needs nothing from the observed frame, so the tracker can run the first iteration's render
     concurrently with the frame's depth filtering (two streams in one CUDA graph).
@@ -166,7 +173,8 @@ def render_at(pose: torch.Tensor, K: torch.Tensor, render: Callable,
 
 def refine_rendered(pose: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
                     crop_tf: torch.Tensor, rendered, network: Callable, cfg: StepConfig):
-    """Finish one iteration from its render: crop the observation, RefineNet, pose update.
+    """
+    Finish one iteration from its render: crop the observation, RefineNet, pose update.
 
     Args:
         pose: (B,4,4) float32 centred-object -> camera, metres (the pose `rendered` shows).
@@ -192,7 +200,8 @@ def refine_rendered(pose: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
 
 def refine_once(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
                 render: Callable, network: Callable, cfg: StepConfig):
-    """Run one refinement iteration: render, crop both sides, RefineNet, pose update.
+    """
+    Run one refinement iteration: render, crop both sides, RefineNet, pose update.
 
     Args:
         pose: (B,4,4) float32 centred-object -> camera, metres.
@@ -212,7 +221,8 @@ def refine_once(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: tor
 
 
 def observed_crop(xyz: torch.Tensor, crop_tf: torch.Tensor, cfg: StepConfig) -> torch.Tensor:
-    """Crop the observed XYZ map into crop windows (nearest: no point between two surfaces).
+    """
+    Crop the observed XYZ map into crop windows (nearest: no point between two surfaces).
 
     Args:
         xyz: (1 or B,3,H,W) float32 metres, camera frame (0 = no reading).
@@ -228,7 +238,8 @@ def observed_crop(xyz: torch.Tensor, crop_tf: torch.Tensor, cfg: StepConfig) -> 
 def network_stage(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: torch.Tensor,
                   crop_tf: torch.Tensor, rendered, render: Callable, network: Callable,
                   cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Run `cfg.network_iterations` RefineNet iterations whose first render is already done.
+    """
+    Run `cfg.network_iterations` RefineNet iterations whose first render is already done.
 
     Same result as that many calls of `refine_once`; see `render_at` for why the first render
     is split off. With 0 iterations the pose is kept and its depth support still measured.
@@ -257,7 +268,8 @@ def icp_refine(pose: torch.Tensor, K: torch.Tensor, xyz: torch.Tensor,
                render_geometry: Callable, cfg: StepConfig,
                first: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
                ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Run `cfg.icp.iterations` (>= 1) depth refinement iterations on a batch of poses.
+    """
+    Run `cfg.icp.iterations` (>= 1) depth refinement iterations on a batch of poses.
 
     Each iteration renders the mesh's XYZ into the current pose's crop window, crops the
     observation with the same transform and takes one `pose_tracker.icp.icp_update` step with
@@ -297,7 +309,8 @@ def icp_refine(pose: torch.Tensor, K: torch.Tensor, xyz: torch.Tensor,
 def guarded_icp(refined: torch.Tensor, previous: torch.Tensor, K: torch.Tensor,
                 xyz: torch.Tensor, crop_tf: torch.Tensor, rendered,
                 render_geometry: Callable, cfg: StepConfig) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Depth-refine both the network's result and the previous pose; keep the better supported.
+    """
+    Depth-refine both the network's result and the previous pose; keep the better supported.
 
     Both candidates run as one batch of 2B. The one whose depth agreement (agreeing pixels over
     rendered pixels with a reading, at its last render) is higher wins, the network's candidate
@@ -340,7 +353,8 @@ def finish_step(pose: torch.Tensor, K: torch.Tensor, rgb: torch.Tensor, xyz: tor
                 crop_tf: torch.Tensor, rendered, render: Callable, network: Callable,
                 cfg: StepConfig, render_geometry: Optional[Callable] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Everything of a frame after its first render: network iterations, then depth refinement.
+    """
+    Everything of a frame after its first render: network iterations, then depth refinement.
 
     Args:
         pose: (B,4,4) float32 the previous pose (what ``rendered`` shows).
@@ -372,7 +386,8 @@ def track_step(pose: torch.Tensor, K: torch.Tensor, rgb_hwc: torch.Tensor,
                depth_hw: torch.Tensor, render: Callable, network: Callable,
                cfg: StepConfig, render_geometry: Optional[Callable] = None
                ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Track one frame from ``pose``: `frame_to_real_side`, `render_at`, `finish_step`.
+    """
+    Track one frame from ``pose``: `frame_to_real_side`, `render_at`, `finish_step`.
 
     Args:
         pose: (1,4,4) float32 centred-object -> camera, metres (the previous frame's estimate).

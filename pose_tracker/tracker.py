@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""The tracker: static buffers plus one captured CUDA graph per frame (eager on CPU).
+"""
+The tracker: static buffers plus one captured CUDA graph per frame (eager on CPU).
 
 A `Tracker` owns everything that lives across frames: the renderer's mesh tensors, the network,
 host staging buffers (pinned on CUDA) that the caller writes a frame into, device buffers, the
@@ -39,7 +40,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "refiner_small.p
 
 @dataclass
 class FrameBuffers:
-    """Host views the caller writes one frame into before `Tracker.track_staged`.
+    """
+    Host views the caller writes one frame into before `Tracker.track_staged`.
 
     Attributes:
         rgb: (H,W,3) uint8 RGB.
@@ -52,7 +54,8 @@ class FrameBuffers:
 
 @dataclass
 class TrackResult:
-    """Outcome of one tracked frame.
+    """
+    Outcome of one tracked frame.
 
     Attributes:
         pose: (4,4) float64 object -> camera in the original mesh frame, metres.
@@ -76,7 +79,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 class Tracker:
-    """Track one rigid object through an RGB-D stream.
+    """
+    Track one rigid object through an RGB-D stream.
 
     Args:
         mesh: the object's mesh (see `pose_tracker.mesh.load_mesh`).
@@ -145,7 +149,8 @@ class Tracker:
 
     # ------------------------------------------------------------------ buffers and capture
     def _make_step(self):
-        """Bind renderer, network and constants into the per-frame functions (maybe compiled).
+        """
+        Bind renderer, network and constants into the per-frame functions (maybe compiled).
 
         Returns ``(step, (frame, first, rest))``: the whole step for one stream, and the same
         step as its three parts for two streams; both are `pose_tracker.step.track_step`.
@@ -222,7 +227,8 @@ class Tracker:
         self._out_host.copy_(out, non_blocking=nb)
 
     def _step_body_overlapped(self):
-        """Run the step on two CUDA streams: frame upload + depth filtering || first render.
+        """
+        Run the step on two CUDA streams: frame upload + depth filtering || first render.
 
         A fork/join of streams is captured into the graph as two parallel branches.
         """
@@ -276,7 +282,8 @@ class Tracker:
         return self._has_pose
 
     def reset(self, pose) -> None:
-        """Set the current pose.
+        """
+        Set the current pose.
 
         Args:
             pose: (4,4) object -> camera in the original mesh frame, metres; None clears it.
@@ -310,7 +317,8 @@ class Tracker:
         return TrackResult(pose=pose, quality=float(out[16]), ms=ms)
 
     def track(self, rgb: np.ndarray, depth: np.ndarray) -> TrackResult:
-        """Copy one frame into the staging buffers and track it.
+        """
+        Copy one frame into the staging buffers and track it.
 
         Args:
             rgb: (H,W,3) uint8 RGB.

@@ -52,8 +52,7 @@ def textured_objects(ycbv_root: Path) -> List[tuple]:
     """
     List the (clip, object) pairs of the real clips whose object has a mesh (textured or not).
 
-    Returns
-    -------
+    Returns:
         sorted list of (clip folder name, object name).
 
     """
@@ -92,8 +91,7 @@ def run_eval(argv: List[str], json_path: Path, force: bool) -> Optional[dict]:
     """
     Run ``pose_tracker.tools.eval`` in this process (one torch import for all runs), save its JSON.
 
-    Returns
-    -------
+    Returns:
         the result dict (read back from ``json_path`` when it exists and not ``force``), or
         None when the run failed (the error is printed).
 
@@ -137,8 +135,7 @@ def adds_at(out: dict, frame_1based: int):
     """
     Return the ADD-S (metres) of the ``frame_1based``-th frame (the last of shorter runs).
 
-    Returns
-    -------
+    Returns:
         (error in metres or None, 1-based frame number it was taken at).
 
     """

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Registration on every object instance of the YCB-Video excerpts (first frame of each clip).
+"""
+Registration on every object instance of the YCB-Video excerpts (first frame of each clip).
 
     python -m scripts.registration_suite [--ycbv DIR] [--device cpu] [--views 12 --inplane 4]
         [--chunk 16] [--tag cpu_12x4] [--out docs/results]

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Depth refinement (point-to-plane ICP) on the CPU.
+"""
+Depth refinement (point-to-plane ICP) on the CPU.
 
 Normals, the solver's guards, convergence, the guarded choice, and the step composition the
 tracker uses on CPU and CUDA alike.

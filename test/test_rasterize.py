@@ -127,7 +127,8 @@ def test_window_limit_and_max_pixel_extent():
 
 
 def _reference_rasterize(pos, tri, H, W):
-    """Brute-force float64 reference: every pixel against every triangle.
+    """
+    Brute-force float64 reference: every pixel against every triangle.
 
     Coverage from vertices snapped to 1/16 pixel (nvdiffrast's rule), barycentrics and depth
     from the exact positions, clamped like nvdiffrast.

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Tracker on CUDA: the captured graph replays exactly the eager step; no re-capture.
+"""
+Tracker on CUDA: the captured graph replays exactly the eager step; no re-capture.
 
 Every tracker here runs the default hybrid step (2 RefineNet + 2 depth refinement iterations).
 """

@@ -85,7 +85,8 @@ def test_foundationpose_sampling_reads_stretched_positions():
 
 
 def _kornia_072_style_warp(img, M, S, mode):
-    """Warp as FoundationPose's kornia 0.7.2 computes it, written out from its source.
+    """
+    Warp as FoundationPose's kornia 0.7.2 computes it, written out from its source.
 
     Corner-aligned normalisation matrices, inverse homography applied to a linspace grid,
     grid_sample with align_corners=False.
@@ -146,7 +147,8 @@ def test_pixel_centres_sampling_matches_kornia_09():
 
 
 def _near_half(tf, S, stretch_hw=None):
-    """(B,S,S) True where the exact source position of a crop pixel is within 1e-4 of a .5.
+    """
+    (B,S,S) True where the exact source position of a crop pixel is within 1e-4 of a .5.
 
     With ``stretch_hw = (H, W)``, positions are FoundationPose's p * n / (n - 1) - 0.5.
     """

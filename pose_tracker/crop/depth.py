@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Per-frame depth filtering of the FoundationPose tracker: erode, then bilateral hole fill.
+"""
+Per-frame depth filtering of the FoundationPose tracker: erode, then bilateral hole fill.
 
 Both filters reproduce FoundationPose's per-pixel GPU kernels (``erode_depth_kernel`` and
 ``bilateral_filter_depth_kernel``) with fixed-shape tensor ops (``F.unfold`` over a padded image),
@@ -55,7 +56,8 @@ def _box_count(mask: torch.Tensor, radius: int) -> torch.Tensor:
 
 def erode_depth(depth: torch.Tensor, radius: int = 2, depth_diff_thres: float = 0.001,
                 ratio_thres: float = 0.8, zfar: float = 100.0) -> torch.Tensor:
-    """Zero the depth readings that disagree with most of their neighbourhood.
+    """
+    Zero the depth readings that disagree with most of their neighbourhood.
 
     For each pixel with depth d, over its in-image (2r+1)x(2r+1) neighbourhood (itself included),
     a neighbour z is bad if z < 0.001, z >= zfar or |z - d| > depth_diff_thres; the output is 0 if
@@ -86,7 +88,8 @@ def erode_depth(depth: torch.Tensor, radius: int = 2, depth_diff_thres: float = 
 
 def bilateral_filter_depth(depth: torch.Tensor, radius: int = 2, sigma_d: float = 2.0,
                            sigma_r: float = 100000.0, zfar: float = 100.0) -> torch.Tensor:
-    """Fill holes and smooth depth with FoundationPose's bilateral filter.
+    """
+    Fill holes and smooth depth with FoundationPose's bilateral filter.
 
     Over the in-image (2r+1)x(2r+1) neighbourhood: mean = mean of the valid neighbours
     (0.001 <= z < zfar); the output is the average of the valid neighbours with |z - mean| < 0.01,
@@ -138,7 +141,8 @@ def bilateral_filter_depth(depth: torch.Tensor, radius: int = 2, sigma_d: float 
 
 
 def preprocess_depth(depth: torch.Tensor, zfar: float = 100.0) -> torch.Tensor:
-    """Apply the tracker's per-frame depth filtering: erode, then bilateral fill (radius 2).
+    """
+    Apply the tracker's per-frame depth filtering: erode, then bilateral fill (radius 2).
 
     Non-finite readings (NaN/inf, as in 32FC1 depth images) are first set to 0; the reference
     kernels would instead let a NaN centre pixel through.

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Network input normalisation of the FoundationPose refiner (graph-safe).
+"""
+Network input normalisation of the FoundationPose refiner (graph-safe).
 
 One 6-channel input per pose hypothesis: [R, G, B, X, Y, Z]. Colour is in [0, 1] (the contract's
 "RGB / 255": our crops are already divided by 255 in ``crop_real`` and the renderer outputs
@@ -21,7 +22,8 @@ XYZ_BOUND = 2.0
 
 
 def _inverse_radius(diameter: Union[float, torch.Tensor], like: torch.Tensor):
-    """Return 1 / (D/2) rounded as the reference does (float32 D, halved, reciprocal).
+    """
+    Return 1 / (D/2) rounded as the reference does (float32 D, halved, reciprocal).
 
     A Python float gives a Python float (no tensor creation on the device); a tensor gives a
     (B or 1,1,1,1) tensor in the dtype of ``like``.
@@ -35,7 +37,8 @@ def _inverse_radius(diameter: Union[float, torch.Tensor], like: torch.Tensor):
 
 def normalize_xyz(xyz: torch.Tensor, t: torch.Tensor,
                   diameter: Union[float, torch.Tensor]) -> torch.Tensor:
-    """Normalise an XYZ crop around the pose translation.
+    """
+    Normalise an XYZ crop around the pose translation.
 
     Args:
         xyz: (B,3,S,S) float metres, camera frame, 0 = no reading.
@@ -55,7 +58,8 @@ def normalize_xyz(xyz: torch.Tensor, t: torch.Tensor,
 
 def normalize_pair(rgb: torch.Tensor, xyz: torch.Tensor, t: torch.Tensor,
                    diameter: Union[float, torch.Tensor]) -> torch.Tensor:
-    """Build one network input (either side, rendered A or real B) from an RGB and an XYZ crop.
+    """
+    Build one network input (either side, rendered A or real B) from an RGB and an XYZ crop.
 
     Args:
         rgb: (B,3,S,S) float colour in [0, 1].

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Warp full-frame images into crop windows (perspective warp, FoundationPose conventions).
+"""
+Warp full-frame images into crop windows (perspective warp, FoundationPose conventions).
 
 Crop pixel (x, y) maps to the source pixel ``p = crop_tf^-1 @ (x, y, 1)`` (dehomogenised), with
 pixel centres at integer coordinates, zeros outside the source. Where the source is sampled
@@ -36,7 +37,8 @@ def _inverse_3x3(m: torch.Tensor) -> torch.Tensor:
 
 def crop_grid(crop_tf: torch.Tensor, src_size: tuple, out_size: int = 160,
               sampling: str = "foundationpose") -> torch.Tensor:
-    """Return the ``grid_sample`` grid (for align_corners=False) of a batch of crop windows.
+    """
+    Return the ``grid_sample`` grid (for align_corners=False) of a batch of crop windows.
 
     Args:
         crop_tf: (B,3,3) original-image pixels -> crop pixels.
@@ -79,7 +81,8 @@ def _sample(img: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
 
 def warp_to_crop(img: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
                  mode: str = "bilinear", sampling: str = "foundationpose") -> torch.Tensor:
-    """Warp images into their crop windows.
+    """
+    Warp images into their crop windows.
 
     Args:
         img: (B,C,H,W) or (1,C,H,W) float image (a batch of 1 is shared by every window, without
@@ -101,7 +104,8 @@ def warp_to_crop(img: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
 
 def crop_real(rgb: torch.Tensor, xyz: torch.Tensor, crop_tf: torch.Tensor,
               out_size: int = 160, sampling: str = "foundationpose") -> tuple:
-    """Crop the observed RGB (bilinear) and XYZ map (nearest) into the crop windows.
+    """
+    Crop the observed RGB (bilinear) and XYZ map (nearest) into the crop windows.
 
     Colour convention (as torchvision's): a uint8 image holds 0..255 and is warped in 0..255 and
     then divided by 255, as FoundationPose does; a floating image is taken to be in [0, 1] already.

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""The ``box_3d`` crop window of the FoundationPose refiner and its 3x3 crop transform.
+"""
+The ``box_3d`` crop window of the FoundationPose refiner and its 3x3 crop transform.
 
 For a pose with translation t (centred object -> camera) and mesh diameter D, with
 r = D * crop_ratio / 2, the points t, t +/- (r,0,0), t +/- (0,r,0) (offsets along the camera axes)
@@ -22,7 +23,8 @@ from pose_tracker.geometry.camera import MIN_VALID_DEPTH, expand_intrinsics
 
 
 class CropWindow(NamedTuple):
-    """A batch of crop windows.
+    """
+    A batch of crop windows.
 
     Attributes:
         tf: (B,3,3) crop transform, original-image pixels -> crop pixels, dtype of the pose.
@@ -41,7 +43,8 @@ class CropWindow(NamedTuple):
 def crop_window(pose: torch.Tensor, K: torch.Tensor, diameter: Union[float, torch.Tensor],
                 crop_ratio: float = 1.2, out_size: int = 160,
                 min_depth: float = MIN_VALID_DEPTH) -> CropWindow:
-    """Compute the ``box_3d`` crop window and transform for a batch of poses.
+    """
+    Compute the ``box_3d`` crop window and transform for a batch of poses.
 
     Args:
         pose: (B,4,4) centred-object -> camera poses, metres, OpenCV camera frame. Only the

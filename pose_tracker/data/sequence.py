@@ -47,21 +47,14 @@ class Frame:
     """
     One RGB-D frame of a sequence.
 
-    Attributes
-    ----------
-    index
-        position of the frame in the sequence (0-based).
-    name
-        file stem shared by the frame's files, e.g. ``"000001"``.
-    rgb
-        (H,W,3) uint8 RGB image.
-    depth
-        (H,W) float32 depth in metres along the optical axis, 0 = no reading.
-    gt_pose
-        (4,4) float64 ground-truth object->camera pose in metres (OpenCV optical frame),
-        or None when the sequence has no ground truth for this frame / object.
-    mask
-        (H,W) bool visible-object mask, or None when not available.
+    Attributes:
+        index: position of the frame in the sequence (0-based).
+        name: file stem shared by the frame's files, e.g. ``"000001"``.
+        rgb: (H,W,3) uint8 RGB image.
+        depth: (H,W) float32 depth in metres along the optical axis, 0 = no reading.
+        gt_pose: (4,4) float64 ground-truth object->camera pose in metres (OpenCV optical frame),
+            or None when the sequence has no ground truth for this frame / object.
+        mask: (H,W) bool visible-object mask, or None when not available.
 
     """
 
@@ -107,15 +100,11 @@ def read_rgb(path: PathLike, image_size=None) -> np.ndarray:
     """
     Read an 8-bit colour image as RGB.
 
-    Parameters
-    ----------
-    path
-        PNG file.
-    image_size
-        optional expected (H, W); a mismatch raises FrameError.
+    Args:
+        path: PNG file.
+        image_size: optional expected (H, W); a mismatch raises FrameError.
 
-    Returns
-    -------
+    Returns:
         (H,W,3) uint8 RGB.
 
     """
@@ -136,15 +125,11 @@ def read_depth(path: PathLike, image_size=None) -> np.ndarray:
     """
     Read a 16-bit millimetre depth PNG.
 
-    Parameters
-    ----------
-    path
-        PNG file of uint16 millimetres, 0 = no reading.
-    image_size
-        optional expected (H, W); a mismatch raises FrameError.
+    Args:
+        path: PNG file of uint16 millimetres, 0 = no reading.
+        image_size: optional expected (H, W); a mismatch raises FrameError.
 
-    Returns
-    -------
+    Returns:
         (H,W) float32 metres, 0 = no reading.
 
     """
@@ -172,8 +157,7 @@ def read_mask(path: PathLike, image_size=None) -> np.ndarray:
     """
     Read a mask PNG; non-zero pixels are the object.
 
-    Returns
-    -------
+    Returns:
         (H,W) bool.
 
     """
@@ -212,8 +196,7 @@ def read_intrinsics(path: PathLike) -> np.ndarray:
     """
     Read a 3x3 pinhole intrinsics matrix (pixels) from a text file.
 
-    Returns
-    -------
+    Returns:
         (3,3) float64 K that `pose_tracker.geometry.pinhole.validate_intrinsics` accepts.
 
     """
@@ -229,8 +212,7 @@ def read_pose(path: PathLike) -> np.ndarray:
     """
     Read a 4x4 rigid pose (metres) from a text file.
 
-    Returns
-    -------
+    Returns:
         (4,4) float64 object->camera pose.
 
     """
@@ -248,36 +230,24 @@ class Sequence:
     """
     Random-access reader of one RGB-D sequence folder.
 
-    Parameters
-    ----------
-    root
-        sequence folder (see the module docstring for the layout).
-    object_name
-        object whose ground truth and masks to read (a sub-folder of
-        ``ob_in_cam/``). None: the only object when there is exactly one, the flat
-        single-object layout when ``ob_in_cam/*.txt`` exist, else no ground truth.
+    Args:
+        root: sequence folder (see the module docstring for the layout).
+        object_name: object whose ground truth and masks to read (a sub-folder of
+            ``ob_in_cam/``). None: the only object when there is exactly one, the flat
+            single-object layout when ``ob_in_cam/*.txt`` exist, else no ground truth.
 
-    Attributes
-    ----------
-    root
-        the sequence folder.
-    object_name
-        the object in use, or None.
-    K
-        (3,3) float64 intrinsics, pixels.
-    image_size
-        (H, W) of every image.
-    names
-        frame stems in sorted order.
+    Attributes:
+        root: the sequence folder.
+        object_name: the object in use, or None.
+        K: (3,3) float64 intrinsics, pixels.
+        image_size: (H, W) of every image.
+        names: frame stems in sorted order.
 
-    Raises
-    ------
-    SequenceFileNotFoundError
-        the folder, rgb/, depth/ or cam_K.txt is missing, or
-        ``object_name`` has no ground-truth folder.
-    FrameError
-        no frames, rgb/ and depth/ stems differ, cam_K.txt or the first image
-        is unreadable.
+    Raises:
+        SequenceFileNotFoundError: the folder, rgb/, depth/ or cam_K.txt is missing, or
+            ``object_name`` has no ground-truth folder.
+        FrameError: no frames, rgb/ and depth/ stems differ, cam_K.txt or the first image
+            is unreadable.
 
     """
 
@@ -358,17 +328,13 @@ class Sequence:
         """
         Read frame ``i`` (negative indices count from the end).
 
-        Returns
-        -------
+        Returns:
             Frame with rgb (H,W,3) uint8, depth (H,W) float32 metres, gt_pose (4,4) float64
             metres or None (no file for this frame), mask (H,W) bool or None.
 
-        Raises
-        ------
-        IndexError
-            ``i`` out of range.
-        FrameError
-            a file of the frame is unreadable, corrupt or of the wrong size.
+        Raises:
+            IndexError: ``i`` out of range.
+            FrameError: a file of the frame is unreadable, corrupt or of the wrong size.
 
         """
         n = len(self)
@@ -399,21 +365,15 @@ def find_mesh(ycbv_root: PathLike, object_name: str) -> Path:
     """
     Find the mesh of a YCB object: ``models/<object>/textured.obj`` else the geometry-only one.
 
-    Parameters
-    ----------
-    ycbv_root
-        the YCB-Video data folder (holding ``models/``) or the models folder itself.
-    object_name
-        e.g. ``"025_mug"``.
+    Args:
+        ycbv_root: the YCB-Video data folder (holding ``models/``) or the models folder itself.
+        object_name: e.g. ``"025_mug"``.
 
-    Returns
-    -------
+    Returns:
         Path of ``textured.obj`` or, when there is none, ``mesh_geometry_only.obj``.
 
-    Raises
-    ------
-    MeshError
-        neither file exists.
+    Raises:
+        MeshError: neither file exists.
 
     """
     root = Path(ycbv_root)
@@ -432,14 +392,11 @@ def load_model_points(path: PathLike) -> np.ndarray:
     """
     Load model points (one ``x y z`` per line, metres, object frame), e.g. YCB ``points.xyz``.
 
-    Returns
-    -------
+    Returns:
         (N,3) float64 points, N >= 1.
 
-    Raises
-    ------
-    MeshError
-        the file is missing, unreadable, empty, not N x 3 numbers or not finite.
+    Raises:
+        MeshError: the file is missing, unreadable, empty, not N x 3 numbers or not finite.
 
     """
     path = Path(path)

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Pinhole camera helpers on the device (torch): intrinsics batching, depth -> XYZ map.
+"""
+Pinhole camera helpers on the device (torch): intrinsics batching, depth -> XYZ map.
 
 Camera frame: OpenCV optical (x right, y down, z forward), metres. Pixel (u, v) = (column, row),
 integer coordinates at pixel centres. Intrinsics ``K`` = [[fx, s, cx], [0, fy, cy], [0, 0, 1]].
@@ -29,7 +30,8 @@ def expand_intrinsics(K: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def depth_to_xyz(depth: torch.Tensor, K: torch.Tensor, zfar: float = math.inf) -> torch.Tensor:
-    """Back-project a depth image to a camera-frame XYZ map.
+    """
+    Back-project a depth image to a camera-frame XYZ map.
 
     At integer pixel (u, v) with depth z: X = (u - cx) z / fx, Y = (v - cy) z / fy, Z = z
     (evaluated in that order, as FoundationPose does; skew is ignored, as there). Pixels with

@@ -24,24 +24,19 @@ def depth_mm_to_m(depth_mm: np.ndarray, out: Optional[np.ndarray] = None) -> np.
     """
     Convert integer millimetre depth to float32 metres: ``float32(mm) / float32(1000)``.
 
-    Parameters
-    ----------
-    depth_mm
-        (...) unsigned or signed integer array of millimetres (usually (H,W) uint16, any byte
-        order, any strides), 0 = no reading. Values must fit float32 exactly (|v| < 2**24;
-        every uint16 does).
-    out
-        optional (...) float32 destination of the same shape (e.g. a staging buffer), written
-        in place.
+    Args:
+        depth_mm:
+            (...) unsigned or signed integer array of millimetres (usually (H,W) uint16, any byte
+            order, any strides), 0 = no reading. Values must fit float32 exactly (|v| < 2**24;
+            every uint16 does).
+        out: optional (...) float32 destination of the same shape (e.g. a staging buffer), written
+            in place.
 
-    Returns
-    -------
+    Returns:
         (...) float32 metres (``out`` when given), 0 where ``depth_mm`` is 0.
 
-    Raises
-    ------
-    TypeError
-        ``depth_mm`` is not an integer array (float depth is metres already).
+    Raises:
+        TypeError: ``depth_mm`` is not an integer array (float depth is metres already).
 
     """
     depth_mm = np.asarray(depth_mm)

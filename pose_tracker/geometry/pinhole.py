@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Pinhole camera on the host (numpy only): intrinsics validation and point projection.
+"""
+Pinhole camera on the host (numpy only): intrinsics validation and point projection.
 
 Camera frame: OpenCV optical (x right, y down, z forward), metres. Pixel (u, v) = (column, row),
 integer coordinates at pixel centres. Intrinsics ``K`` = [[fx, s, cx], [0, fy, cy], [0, 0, 1]],
@@ -15,7 +16,8 @@ from pose_tracker.errors import FrameError
 
 
 def validate_intrinsics(K, image_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
-    """Check a pinhole intrinsics matrix and return it as float64 numpy.
+    """
+    Check a pinhole intrinsics matrix and return it as float64 numpy.
 
     The one check of every K that enters the project (CameraInfo, ``cam_K.txt``, the tracker).
 
@@ -76,7 +78,8 @@ def validate_intrinsics(K, image_size: Optional[Tuple[int, int]] = None) -> np.n
 
 def project(points: np.ndarray, pose: Optional[np.ndarray],
             K: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Project points into the image: ``uv = (K p)[:2] / (K p)[2]`` with ``p = R x + t``.
+    """
+    Project points into the image: ``uv = (K p)[:2] / (K p)[2]`` with ``p = R x + t``.
 
     Args:
         points: (N,3) metres, object frame (camera frame when ``pose`` is None).

@@ -51,13 +51,10 @@ def so3_exp(w: torch.Tensor) -> torch.Tensor:
     host sync or data-dependent control flow (graph-safe), and it is accurate and differentiable
     at and near 0.
 
-    Parameters
-    ----------
-    w
-        ``(...,3)`` axis * angle, radians.
+    Args:
+        w: ``(...,3)`` axis * angle, radians.
 
-    Returns
-    -------
+    Returns:
         ``(...,3,3)`` rotation matrices, same dtype/device.
 
     """
@@ -70,13 +67,10 @@ def so3_log(R: torch.Tensor) -> torch.Tensor:
 
     kornia's quaternion route; accurate near 0 and pi. Not needed in the per-frame step.
 
-    Parameters
-    ----------
-    R
-        ``(...,3,3)`` rotation matrices.
+    Args:
+        R: ``(...,3,3)`` rotation matrices.
 
-    Returns
-    -------
+    Returns:
         ``(...,3)`` axis * angle, radians.
 
     """
@@ -102,21 +96,14 @@ def apply_refiner_update(
 
     Graph-safe; called once per refinement iteration.
 
-    Parameters
-    ----------
-    pose
-        ``(B,4,4)`` centred-object->camera poses, metres.
-    trans_out
-        ``(B,3)`` raw translation output (``dt = trans_out * D/2``, camera axes).
-    rot_out
-        ``(B,3)`` raw rotation output (before tanh).
-    diameter
-        mesh diameter D in metres: a float, or a ``(B,)`` / ``()`` tensor.
-    rot_normalizer
-        radians, the rotation step for ``tanh(rot_out) = 1`` per component.
+    Args:
+        pose: ``(B,4,4)`` centred-object->camera poses, metres.
+        trans_out: ``(B,3)`` raw translation output (``dt = trans_out * D/2``, camera axes).
+        rot_out: ``(B,3)`` raw rotation output (before tanh).
+        diameter: mesh diameter D in metres: a float, or a ``(B,)`` / ``()`` tensor.
+        rot_normalizer: radians, the rotation step for ``tanh(rot_out) = 1`` per component.
 
-    Returns
-    -------
+    Returns:
         ``(B,4,4)`` updated poses in ``pose``'s dtype: ``t' = t + dt``, ``R' = exp([w]x)^T R``;
         the bottom row is passed through from ``pose``.
 
@@ -149,25 +136,17 @@ def pose_update_targets(
     ``rot_normalizer`` about that axis); it is clamped, so the target points the right way with
     the largest reachable magnitude.
 
-    Parameters
-    ----------
-    pose_in
-        ``(B,4,4)`` input (perturbed) poses, centred-object->camera, metres.
-    pose_gt
-        ``(B,4,4)`` ground-truth poses, same frames.
-    diameter
-        mesh diameter D in metres: a float or a ``(B,)`` tensor.
-    rot_normalizer
-        radians, as in ``apply_refiner_update``.
-    pre_tanh
-        if true (default), the rotation target is in the network's raw output space,
-        ``atanh(clamp(u, -clamp, clamp))``, to compare with ``rot_out`` directly; if false it
-        is in tanh space, ``clamp(u, -1, 1)``, to compare with ``tanh(rot_out)``.
-    clamp
-        bound on ``|u|`` before ``atanh`` (0.999 caps the raw target at about 3.8).
+    Args:
+        pose_in: ``(B,4,4)`` input (perturbed) poses, centred-object->camera, metres.
+        pose_gt: ``(B,4,4)`` ground-truth poses, same frames.
+        diameter: mesh diameter D in metres: a float or a ``(B,)`` tensor.
+        rot_normalizer: radians, as in ``apply_refiner_update``.
+        pre_tanh: if true (default), the rotation target is in the network's raw output space,
+            ``atanh(clamp(u, -clamp, clamp))``, to compare with ``rot_out`` directly; if false it
+            is in tanh space, ``clamp(u, -1, 1)``, to compare with ``tanh(rot_out)``.
+        clamp: bound on ``|u|`` before ``atanh`` (0.999 caps the raw target at about 3.8).
 
-    Returns
-    -------
+    Returns:
         ``(trans_target, rot_target)``, each ``(B,3)`` in ``pose_in``'s dtype.
 
     """
@@ -189,15 +168,11 @@ def rotation_error_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> torch.Tensor:
     Uses ``atan2(|sin|, cos)`` of the relative rotation rather than ``acos`` of the trace, which
     loses all precision for small angles in float32.
 
-    Parameters
-    ----------
-    Ra
-        ``(...,3,3)`` rotations (or the rotation blocks of poses).
-    Rb
-        ``(...,3,3)`` rotations, broadcastable against ``Ra``.
+    Args:
+        Ra: ``(...,3,3)`` rotations (or the rotation blocks of poses).
+        Rb: ``(...,3,3)`` rotations, broadcastable against ``Ra``.
 
-    Returns
-    -------
+    Returns:
         ``(...)`` angles in degrees, in the promoted dtype of the inputs.
 
     """

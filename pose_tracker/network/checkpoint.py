@@ -92,23 +92,17 @@ def read_checkpoint(source, allow_pickle: bool = False) -> tuple[dict, dict | No
     """
     Read a checkpoint into ``(state_dict, arch or None, meta)`` without building a model.
 
-    Parameters
-    ----------
-    source
-        a path (str or Path) or an already-loaded object (dict).
-    allow_pickle
-        read files with ``weights_only=False`` (only for trusted files that hold
-        other pickled objects, e.g. numpy scalars, besides tensors).
+    Args:
+        source: a path (str or Path) or an already-loaded object (dict).
+        allow_pickle: read files with ``weights_only=False`` (only for trusted files that hold
+            other pickled objects, e.g. numpy scalars, besides tensors).
 
-    Returns
-    -------
+    Returns:
         The state dict (tensors on CPU, wrapper prefixes removed), the recorded architecture
         (``None`` for raw and official checkpoints) and the metadata dict (empty if none).
 
-    Raises
-    ------
-    WeightsError
-        missing or unreadable file, or an object in none of the accepted layouts.
+    Raises:
+        WeightsError: missing or unreadable file, or an object in none of the accepted layouts.
 
     """
     if isinstance(source, (str, Path)):
@@ -159,10 +153,8 @@ def infer_arch(state: dict) -> dict:
     ``nhead`` is invisible in the shapes; 4 (the released refiner) is assumed, reduced to a
     divisor of the token dimension when needed.
 
-    Raises
-    ------
-    WeightsError
-        when a key needed for the inference is missing or has an odd shape.
+    Raises:
+        WeightsError: when a key needed for the inference is missing or has an odd shape.
 
     """
     stem = _shape(state, 'encodeA.0.net.0.weight')
@@ -212,26 +204,19 @@ def load_refiner(source, device='cpu', allow_pickle: bool = False) -> RefineNet:
     """
     Build a RefineNet from a checkpoint and load its weights strictly.
 
-    Parameters
-    ----------
-    source
-        path (str/Path) to a ``.pth``/``.pt`` file, or an already-loaded dict (raw state
-        dict, ``{"model": state_dict}``, or our format).
-    device
-        where the returned model lives.
-    allow_pickle
-        see ``read_checkpoint``; off by default (``weights_only=True``).
+    Args:
+        source: path (str/Path) to a ``.pth``/``.pt`` file, or an already-loaded dict (raw state
+            dict, ``{"model": state_dict}``, or our format).
+        device: where the returned model lives.
+        allow_pickle: see ``read_checkpoint``; off by default (``weights_only=True``).
 
-    Returns
-    -------
+    Returns:
         The model in eval mode, float32 weights (half-precision storage is widened), with the
         checkpoint's metadata in ``model.checkpoint_meta`` (empty dict if none).
 
-    Raises
-    ------
-    WeightsError
-        missing file, unreadable/corrupt/truncated file, unknown format, or a state
-        dict of another architecture (the message lists the offending keys).
+    Raises:
+        WeightsError: missing file, unreadable/corrupt/truncated file, unknown format, or a state
+            dict of another architecture (the message lists the offending keys).
 
     """
     where = str(source) if isinstance(source, (str, Path)) else 'the checkpoint'
@@ -277,21 +262,15 @@ def save_refiner(model: RefineNet, path, meta: dict | None = None, half: bool = 
     """
     Save a RefineNet in our checkpoint format (architecture recorded).
 
-    Parameters
-    ----------
-    model
-        the network (any device; tensors are stored on CPU).
-    path
-        output file; parent directories are created.
-    meta
-        optional plain-data metadata (e.g. training run, dataset, date).
-    half
-        store the parameters as float16 (about half the file size: ~35 MB instead of
-        ~68 MB for the full model); ``load_refiner`` restores float32. Buffers (BatchNorm
-        statistics, ``pos_embed.pe``) stay float32, integer ones stay int64.
+    Args:
+        model: the network (any device; tensors are stored on CPU).
+        path: output file; parent directories are created.
+        meta: optional plain-data metadata (e.g. training run, dataset, date).
+        half: store the parameters as float16 (about half the file size: ~35 MB instead of
+            ~68 MB for the full model); ``load_refiner`` restores float32. Buffers (BatchNorm
+            statistics, ``pos_embed.pe``) stay float32, integer ones stay int64.
 
-    Returns
-    -------
+    Returns:
         The path written.
 
     """

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Named RefineNet sizes: the one place the tools and tests take network shapes from.
+"""
+Named RefineNet sizes: the one place the tools and tests take network shapes from.
 
 ``widths`` are the channels of (encodeA.0, encodeA.1, encodeAB, d_model); see
 :class:`pose_tracker.network.refinenet.RefineNet` for their constraints.

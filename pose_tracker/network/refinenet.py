@@ -153,29 +153,21 @@ class RefineNet(nn.Module):
     """
     FoundationPose-style pose refiner: shared CNN encoder, CNN fusion, two transformer heads.
 
-    Parameters
-    ----------
-    c_in
-        input channels per image (6: R,G,B,X,Y,Z).
-    widths
-        output channels of ``(encodeA.0, encodeA.1, encodeAB blocks, encodeAB.2)``. The
-        fusion stage sees the channel concat of both images, so ``widths[2]`` must equal
-        ``2 * widths[1]``; ``widths[3]`` is the token dimension ``d_model``.
-    nhead
-        attention heads of each transformer head (must divide ``widths[3]``).
-    dim_feedforward
-        hidden width of the transformer feed-forward block.
-    use_bn
-        BatchNorm2d after every convolution (the released refiner: true).
-    input_size
-        side of the square input crops in pixels; sets the token grid
-        (``token_grid_side``: 160 -> 20x20 = 400 tokens) and so the positional table.
-    dropout
-        dropout of the transformer heads during training (0.1 = torch's default, which
-        the released refiner was built with; no effect in eval mode).
+    Args:
+        c_in: input channels per image (6: R,G,B,X,Y,Z).
+        widths: output channels of ``(encodeA.0, encodeA.1, encodeAB blocks, encodeAB.2)``. The
+            fusion stage sees the channel concat of both images, so ``widths[2]`` must equal
+            ``2 * widths[1]``; ``widths[3]`` is the token dimension ``d_model``.
+        nhead: attention heads of each transformer head (must divide ``widths[3]``).
+        dim_feedforward: hidden width of the transformer feed-forward block.
+        use_bn: BatchNorm2d after every convolution (the released refiner: true).
+        input_size: side of the square input crops in pixels; sets the token grid
+            (``token_grid_side``: 160 -> 20x20 = 400 tokens) and so the positional table.
+        dropout: dropout of the transformer heads during training (0.1 = torch's default, which
+            the released refiner was built with; no effect in eval mode).
 
-    The defaults are the released refiner (``OFFICIAL_ARCH``). ``model.arch`` returns these
-    arguments as a plain dict so checkpoints can record the architecture.
+        The defaults are the released refiner (``OFFICIAL_ARCH``). ``model.arch`` returns these
+        arguments as a plain dict so checkpoints can record the architecture.
 
     """
 
@@ -236,15 +228,11 @@ class RefineNet(nn.Module):
         """
         Predict the pose update for each (rendered, real) crop pair.
 
-        Parameters
-        ----------
-        A
-            rendered crops ``(B,c_in,S,S)``: RGB in [0,1] and normalised XYZ (contract).
-        B
-            real crops, same shape and layout as ``A``.
+        Args:
+            A: rendered crops ``(B,c_in,S,S)``: RGB in [0,1] and normalised XYZ (contract).
+            B: real crops, same shape and layout as ``A``.
 
-        Returns
-        -------
+        Returns:
             ``(trans, rot)``, each ``(B,3)`` float32 whatever the compute precision (autocast or
             half weights): the raw translation output (times D/2 gives metres) and the raw
             axis-angle output (before tanh and ``rot_normalizer``).
@@ -458,21 +446,16 @@ def inference_copy(model: RefineNet, dtype: torch.dtype = torch.float16,
     be captured in a CUDA graph (run a few warm-up calls first, e.g. for cudnn.benchmark).
     The copy lives on the device of ``model``; the original is left untouched.
 
-    Parameters
-    ----------
-    model
-        a ``RefineNet`` (any width); its train/eval mode does not matter.
-    dtype
-        weight and compute dtype: ``torch.float16`` for CUDA, ``torch.float32`` for CPU
-        (half convolutions are slow or unsupported on CPU).
-    channels_last
-        run convolutions in NHWC memory format (faster cudnn kernels).
-    fuse_cudnn
-        on CUDA, run each convolution with its bias, ReLU and residual add as one
-        cudnn kernel (``torch.cudnn_convolution_relu`` / ``..._add_relu``; faster, see
-        ``docs/timings.md``). ``None`` (default): on when the
-        model is on CUDA with cudnn enabled and a probe forward (batch 1, run here) succeeds.
-        Ignored for CPU inputs.
+    Args:
+        model: a ``RefineNet`` (any width); its train/eval mode does not matter.
+        dtype: weight and compute dtype: ``torch.float16`` for CUDA, ``torch.float32`` for CPU
+            (half convolutions are slow or unsupported on CPU).
+        channels_last: run convolutions in NHWC memory format (faster cudnn kernels).
+        fuse_cudnn: on CUDA, run each convolution with its bias, ReLU and residual add as one
+            cudnn kernel (``torch.cudnn_convolution_relu`` / ``..._add_relu``; faster, see
+            ``docs/timings.md``). ``None`` (default): on when the
+            model is on CUDA with cudnn enabled and a probe forward (batch 1, run here) succeeds.
+            Ignored for CPU inputs.
 
     """
     if not isinstance(model, RefineNet):

@@ -14,20 +14,14 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     triangle (i0, i1, i2) with barycentrics (u, v), ``u*attr[i0] + v*attr[i1] + (1-u-v)*attr[i2]``;
     zero where ``rast[..., 3] == 0``. Graph-safe: clamped gathers and a select, fixed shapes.
 
-    Parameters
-    ----------
-    attr
-        (V,C) attributes shared by the batch, or (B,V,C) / (1,V,C) per image.
-    rast
-        (B,H,W,4) rasterizer output (u, v, z/w, triangle_id + 1).
-    tri
-        (F,3) int32 or int64 vertex indices, the same triangle order as the rasterized one
-        (they may index a different vertex array, e.g. with vertices split at uv seams).
+    Args:
+        attr: (V,C) attributes shared by the batch, or (B,V,C) / (1,V,C) per image.
+        rast: (B,H,W,4) rasterizer output (u, v, z/w, triangle_id + 1).
+        tri: (F,3) int32 or int64 vertex indices, the same triangle order as the rasterized one
+            (they may index a different vertex array, e.g. with vertices split at uv seams).
 
-    Returns
-    -------
-    torch.Tensor
-        (B,H,W,C) interpolated attributes, dtype of ``attr``.
+    Returns:
+        torch.Tensor: (B,H,W,C) interpolated attributes, dtype of ``attr``.
 
     """
     B = rast.shape[0]

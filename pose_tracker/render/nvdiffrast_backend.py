@@ -134,12 +134,11 @@ def load():
     Cached: the first call may take minutes (the JIT build), later ones are free. The plugin
     folder and the load time (s) are kept in ``load_info()``.
 
-    Raises
-    ------
-    RuntimeError
-        nvdiffrast is not installed, or its plugin failed to build or load (no nvcc, a compiler
-        error, an ABI mismatch...); the message holds the reason and the build folder. The
-        failure is remembered: later calls raise the same error without building again.
+    Raises:
+        RuntimeError:
+            nvdiffrast is not installed, or its plugin failed to build or load (no nvcc, a compiler
+            error, an ABI mismatch...); the message holds the reason and the build folder. The
+            failure is remembered: later calls raise the same error without building again.
 
     """
     with _LOCK:
@@ -195,19 +194,13 @@ def rasterize(pos_clip: torch.Tensor, tri: torch.Tensor, resolution) -> torch.Te
     """
     Rasterize with ``nvdiffrast.torch.rasterize`` (eager only: it syncs with the host).
 
-    Parameters
-    ----------
-    pos_clip
-        (B,V,4) float32 clip-space positions on a CUDA device.
-    tri
-        (F,3) vertex indices (converted to int32).
-    resolution
-        (H, W) pixels.
+    Args:
+        pos_clip: (B,V,4) float32 clip-space positions on a CUDA device.
+        tri: (F,3) vertex indices (converted to int32).
+        resolution: (H, W) pixels.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,H,W,4) float32 (u, v, z/w, triangle_id + 1), zero where empty.
+    Returns:
+        torch.Tensor: (B,H,W,4) float32 (u, v, z/w, triangle_id + 1), zero where empty.
 
     """
     rast, _ = load().rasterize(_context(pos_clip.device), pos_clip.float().contiguous(),

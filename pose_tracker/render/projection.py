@@ -38,15 +38,11 @@ def matmul_exact(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a crop pixel and depths by a millimetre. Broadcasting a product and summing is never
     downgraded. Meant for (..,3,3) / (..,4,4) operands.
 
-    Parameters
-    ----------
-    a, b
-        (..., n, k) and (..., k, m), broadcastable batch dimensions.
+    Args:
+        a, b: (..., n, k) and (..., k, m), broadcastable batch dimensions.
 
-    Returns
-    -------
-    torch.Tensor
-        (..., n, m) the matrix product.
+    Returns:
+        torch.Tensor: (..., n, m) the matrix product.
 
     """
     return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(dim=-2)
@@ -69,22 +65,15 @@ def crop_projection(K: torch.Tensor, crop_tf: torch.Tensor, out_size: int = 160,
     ``(0, 0, 1)``: this is algebraically FoundationPose's matrix. A perspective ``crop_tf`` is
     outside that convention (its w row is then used as is). Exact float products (no TF32).
 
-    Parameters
-    ----------
-    K
-        (B,3,3) or (3,3) intrinsics in original-image pixels ([[fx, s, cx], [0, fy, cy],
-        [0, 0, 1]]).
-    crop_tf
-        (B,3,3) crop transform, original-image pixels -> crop pixels.
-    out_size
-        crop side S in pixels.
-    znear, zfar
-        clip planes, metres.
+    Args:
+        K: (B,3,3) or (3,3) intrinsics in original-image pixels ([[fx, s, cx], [0, fy, cy],
+            [0, 0, 1]]).
+        crop_tf: (B,3,3) crop transform, original-image pixels -> crop pixels.
+        out_size: crop side S in pixels.
+        znear, zfar: clip planes, metres.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,4,4) projection matrices, dtype and device of ``crop_tf``.
+    Returns:
+        torch.Tensor: (B,4,4) projection matrices, dtype and device of ``crop_tf``.
 
     """
     B = crop_tf.shape[0]
@@ -113,22 +102,15 @@ def pinhole_projection(K: torch.Tensor, crop_tf: Optional[torch.Tensor], size: S
     (pixel x has its centre at NDC ``(2x+1)/W - 1``) puts at ``ndc = (2x + 1)/W - 1``. ``w = Z``;
     ``z/w`` maps ``znear -> -1``, ``zfar -> 1``. Exact float products (no TF32).
 
-    Parameters
-    ----------
-    K
-        (B,3,3) or (3,3) intrinsics, original-image pixels.
-    crop_tf
-        (B,3,3) affine crop transforms (original pixels -> output pixels), or None for the
-        full image.
-    size
-        (H, W) of the output image in pixels.
-    znear, zfar
-        clip planes, metres.
+    Args:
+        K: (B,3,3) or (3,3) intrinsics, original-image pixels.
+        crop_tf: (B,3,3) affine crop transforms (original pixels -> output pixels), or None for the
+            full image.
+        size: (H, W) of the output image in pixels.
+        znear, zfar: clip planes, metres.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,4,4) float32: ``pos_clip = M @ [X, Y, Z, 1]``.
+    Returns:
+        torch.Tensor: (B,4,4) float32: ``pos_clip = M @ [X, Y, Z, 1]``.
 
     """
     H, W = int(size[0]), int(size[1])
@@ -154,19 +136,13 @@ def full_frame_projection(K: torch.Tensor, H: int, W: int, znear: float = 0.01,
     """
     Build clip-space matrices for rendering a whole HxW frame with :func:`pinhole_projection`.
 
-    Parameters
-    ----------
-    K
-        (B,3,3) or (3,3) intrinsics, pixels.
-    H, W
-        image size, pixels.
-    znear, zfar
-        clip planes, metres.
+    Args:
+        K: (B,3,3) or (3,3) intrinsics, pixels.
+        H, W: image size, pixels.
+        znear, zfar: clip planes, metres.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,4,4) float32 clip matrices.
+    Returns:
+        torch.Tensor: (B,4,4) float32 clip matrices.
 
     """
     return pinhole_projection(K, None, (H, W), znear, zfar)
@@ -176,17 +152,12 @@ def transform_points(mtx: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """
     Apply (B,4,4) matrices to 3D points in homogeneous coordinates (exact float products).
 
-    Parameters
-    ----------
-    mtx
-        (B,4,4) transforms (e.g. projection @ object->camera pose).
-    pos
-        (V,3) or (B,V,3) points.
+    Args:
+        mtx: (B,4,4) transforms (e.g. projection @ object->camera pose).
+        pos: (V,3) or (B,V,3) points.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,V,4) homogeneous transformed points, ``mtx @ [p, 1]``.
+    Returns:
+        torch.Tensor: (B,V,4) homogeneous transformed points, ``mtx @ [p, 1]``.
 
     """
     lin = (pos.unsqueeze(-2) * mtx[..., :3].unsqueeze(-3)).sum(dim=-1)  # (B,V,4)

@@ -66,17 +66,12 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     gather, embedding) takes a slow vectorised path (timings: ``docs/timings.md``); such tables
     are gathered element by element instead.
 
-    Parameters
-    ----------
-    table
-        (R,C) tensor.
-    index
-        integer tensor of any shape, values in [0, R).
+    Args:
+        table: (R,C) tensor.
+        index: integer tensor of any shape, values in [0, R).
 
-    Returns
-    -------
-    torch.Tensor
-        (*index.shape, C).
+    Returns:
+        torch.Tensor: (*index.shape, C).
 
     """
     C = table.shape[-1]
@@ -95,15 +90,14 @@ def _constants(device: torch.device, dtype: torch.dtype, B: int, F: int,
     tensor first made inside a capture belongs to the graph's memory pool, so it is rebuilt
     there (the usual eager warm-up before capturing fills the cache).
 
-    Returns
-    -------
-    dict
-        ``ij`` (2,N) dtype block offsets (i: column, j: row); ``offset`` (N,) int64 flat pixel
-        offsets in the padded buffer; ``dummy`` (B,F,N) int64 throw-away slots; ``batch_pix``
-        (B,1) int64 first buffer slot of each image; ``batch_v`` (B,1) int64 (b * index);
-        ``ndc`` (H,W,1,2) dtype NDC of the pixel centres; ``tri_id`` (F,1) int64; ``size``
-        (2,) dtype (W, H); ``snap_scale`` and ``snap_shift`` (2,) dtype for
-        :func:`_screen_vertices`.
+    Returns:
+        dict:
+            ``ij`` (2,N) dtype block offsets (i: column, j: row); ``offset`` (N,) int64 flat pixel
+            offsets in the padded buffer; ``dummy`` (B,F,N) int64 throw-away slots; ``batch_pix``
+            (B,1) int64 first buffer slot of each image; ``batch_v`` (B,1) int64 (b * index);
+            ``ndc`` (H,W,1,2) dtype NDC of the pixel centres; ``tri_id`` (F,1) int64; ``size``
+            (2,) dtype (W, H); ``snap_scale`` and ``snap_shift`` (2,) dtype for
+            :func:`_screen_vertices`.
 
     """
     H, W = resolution
@@ -155,17 +149,12 @@ def _screen_vertices(pos_clip: torch.Tensor, snap_scale: torch.Tensor,
     to even). 1/w is positive exactly for vertices in front of the camera (w > 0); vertices at
     or behind the camera plane give 1/w <= 0, inf or NaN, which disqualifies their triangles.
 
-    Parameters
-    ----------
-    pos_clip
-        (B,V,4) clip-space positions.
-    snap_scale, snap_shift
-        (2,) (8 W, 8 H) and (W/2 - 1/2, H/2 - 1/2).
+    Args:
+        pos_clip: (B,V,4) clip-space positions.
+        snap_scale, snap_shift: (2,) (8 W, 8 H) and (W/2 - 1/2, H/2 - 1/2).
 
-    Returns
-    -------
-    torch.Tensor
-        (B,V,3) (sx, sy, 1/w), dtype of ``pos_clip``.
+    Returns:
+        torch.Tensor: (B,V,3) (sx, sy, 1/w), dtype of ``pos_clip``.
 
     """
     inv_w = pos_clip[..., 3:4].reciprocal()
@@ -196,24 +185,16 @@ def rasterize(pos_clip: torch.Tensor, tri: torch.Tensor, resolution: Tuple[int, 
     """
     Rasterize triangles into nvdiffrast's ``rast`` layout (graph-safe, CPU or CUDA).
 
-    Parameters
-    ----------
-    pos_clip
-        (B,V,4) float32 clip-space vertex positions (a (V,4) tensor is treated as B=1).
-    tri
-        (F,3) int32 or int64 vertex indices.
-    resolution
-        (H, W) output size in pixels.
-    window
-        side of the per-triangle block of candidate pixels; triangles spanning more pixel
-        centres than this are drawn only partly (see the module docstring).
-    dummy_slots
-        number of throw-away buffer slots for candidates outside their triangle.
+    Args:
+        pos_clip: (B,V,4) float32 clip-space vertex positions (a (V,4) tensor is treated as B=1).
+        tri: (F,3) int32 or int64 vertex indices.
+        resolution: (H, W) output size in pixels.
+        window: side of the per-triangle block of candidate pixels; triangles spanning more pixel
+            centres than this are drawn only partly (see the module docstring).
+        dummy_slots: number of throw-away buffer slots for candidates outside their triangle.
 
-    Returns
-    -------
-    torch.Tensor
-        (B,H,W,4) float32 (u, v, z/w, triangle_id + 1), zero where empty.
+    Returns:
+        torch.Tensor: (B,H,W,4) float32 (u, v, z/w, triangle_id + 1), zero where empty.
 
     """
     pos_clip = _as_batched(pos_clip)
@@ -307,19 +288,13 @@ def max_pixel_extent(pos_clip: torch.Tensor, tri: torch.Tensor,
     at most ``window``. Only triangles with all w > 0 whose bounding box meets the image count.
     Synchronises with the device; do not call it inside a captured graph.
 
-    Parameters
-    ----------
-    pos_clip
-        (B,V,4) or (V,4) clip-space positions.
-    tri
-        (F,3) vertex indices.
-    resolution
-        (H, W).
+    Args:
+        pos_clip: (B,V,4) or (V,4) clip-space positions.
+        tri: (F,3) vertex indices.
+        resolution: (H, W).
 
-    Returns
-    -------
-    int
-        The extent in pixels (0 when no triangle is visible).
+    Returns:
+        int: The extent in pixels (0 when no triangle is visible).
 
     """
     pos_clip = _as_batched(pos_clip)

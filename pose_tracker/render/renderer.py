@@ -28,14 +28,10 @@ class RenderOutput(NamedTuple):
     """
     Rendered crop.
 
-    Attributes
-    ----------
-    rgb
-        (B,3,S,S) float32 in [0,1], background 0 (None from ``render_geometry``).
-    xyz
-        (B,3,S,S) float32 metres, camera frame, background 0.
-    mask
-        (B,1,S,S) float32, 1 where the object covers the pixel.
+    Attributes:
+        rgb: (B,3,S,S) float32 in [0,1], background 0 (None from ``render_geometry``).
+        xyz: (B,3,S,S) float32 metres, camera frame, background 0.
+        mask: (B,1,S,S) float32, 1 where the object covers the pixel.
 
     """
 
@@ -61,27 +57,17 @@ def window_for_mesh(max_edge: float, diameter: float, radius: Optional[float] = 
     degree diagonal field of view); ``margin`` covers the crop's rounding to whole pixels. A
     triangle of projected extent L spans at most ``floor(L) + 1`` pixel centres.
 
-    Parameters
-    ----------
-    max_edge
-        longest mesh edge, metres.
-    diameter
-        mesh diameter, metres.
-    radius
-        largest vertex distance from the mesh centre (default ``diameter / 2``).
-    out_size, crop_ratio
-        crop size in pixels and the crop ratio.
-    min_distance
-        smallest assumed camera distance of the object centre, in diameters.
-    max_off_axis
-        largest assumed tangent of the angle between a point's ray and the axis.
-    margin
-        extra factor for pixel rounding of the crop window.
+    Args:
+        max_edge: longest mesh edge, metres.
+        diameter: mesh diameter, metres.
+        radius: largest vertex distance from the mesh centre (default ``diameter / 2``).
+        out_size, crop_ratio: crop size in pixels and the crop ratio.
+        min_distance: smallest assumed camera distance of the object centre, in diameters.
+        max_off_axis: largest assumed tangent of the angle between a point's ray and the axis.
+        margin: extra factor for pixel rounding of the crop window.
 
-    Returns
-    -------
-    int
-        The window side in pixels (at least 2).
+    Returns:
+        int: The window side in pixels (at least 2).
 
     """
     radius = diameter / 2 if radius is None else radius
@@ -96,20 +82,13 @@ class MeshRenderer:
     """
     Holds a mesh on a device and renders it into 160x160 (``out_size``) crop windows.
 
-    Parameters
-    ----------
-    mesh
-        the centred :class:`~pose_tracker.mesh.Mesh`.
-    out_size
-        crop side S in pixels.
-    backend
-        ``"ours"`` (graph-safe, CPU or CUDA) or ``"nvdiffrast"`` (CUDA, eager).
-    device
-        torch device for the mesh tensors and the renders.
-    window
-        rasterizer window; None picks :func:`window_for_mesh` (with ``crop_ratio``).
-    crop_ratio
-        crop ratio the crops are made with (for the window rule only).
+    Args:
+        mesh: the centred :class:`~pose_tracker.mesh.Mesh`.
+        out_size: crop side S in pixels.
+        backend: ``"ours"`` (graph-safe, CPU or CUDA) or ``"nvdiffrast"`` (CUDA, eager).
+        device: torch device for the mesh tensors and the renders.
+        window: rasterizer window; None picks :func:`window_for_mesh` (with ``crop_ratio``).
+        crop_ratio: crop ratio the crops are made with (for the window rule only).
 
     """
 
@@ -187,16 +166,13 @@ class MeshRenderer:
 
         Same XYZ and mask as :meth:`render`, without shading or texture.
 
-        Parameters
-        ----------
-        pose, K, crop_tf
-            as for :meth:`render`.
+        Args:
+            pose, K, crop_tf: as for :meth:`render`.
 
-        Returns
-        -------
-        RenderOutput
-            with ``rgb=None``, (B,3,S,S) xyz in metres (camera frame, 0 = background) and
-            (B,1,S,S) mask, float32.
+        Returns:
+            RenderOutput:
+                with ``rgb=None``, (B,3,S,S) xyz in metres (camera frame, 0 = background) and
+                (B,1,S,S) mask, float32.
         """
         pose, rast = self._rasterize_at(pose, K, crop_tf)
         xyz = camera_points(pose, self.vertices)  # (B,V,3) camera frame
@@ -209,19 +185,14 @@ class MeshRenderer:
         """
         Render the mesh at a batch of poses into their crop windows.
 
-        Parameters
-        ----------
-        pose
-            (B,4,4) centred-object -> camera poses, metres, OpenCV camera frame.
-        K
-            (B,3,3) or (3,3) intrinsics of the original image, pixels.
-        crop_tf
-            (B,3,3) crop transforms, original-image pixels -> crop pixels.
+        Args:
+            pose: (B,4,4) centred-object -> camera poses, metres, OpenCV camera frame.
+            K: (B,3,3) or (3,3) intrinsics of the original image, pixels.
+            crop_tf: (B,3,3) crop transforms, original-image pixels -> crop pixels.
 
-        Returns
-        -------
-        RenderOutput
-            :class:`RenderOutput` with (B,3,S,S) rgb, (B,3,S,S) xyz, (B,1,S,S) mask, float32.
+        Returns:
+            RenderOutput:
+                :class:`RenderOutput` with (B,3,S,S) rgb, (B,3,S,S) xyz, (B,1,S,S) mask, float32.
 
         """
         pose, rast = self._rasterize_at(pose, K, crop_tf)

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""The renderer contract's per-vertex pieces, shared by the tracker's renderer and synthetic data.
+"""
+The renderer contract's per-vertex pieces, shared by the tracker's renderer and synthetic data.
 
 A mesh on a device (:class:`MeshTensors`), its vertices in clip space (:func:`clip_positions`),
 its camera-frame points (:func:`camera_points`), normals and contract diffuse term
@@ -25,7 +26,8 @@ AMBIENT, DIFFUSE = 0.8, 0.5
 
 @dataclass
 class MeshTensors:
-    """A mesh's geometry on a device, ready for batched rendering.
+    """
+    A mesh's geometry on a device, ready for batched rendering.
 
     Attributes:
         vertices: (V,3) float32 metres, centred mesh frame.
@@ -69,7 +71,8 @@ class MeshTensors:
 
 
 def clip_positions(proj: torch.Tensor, pose: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Return points in clip space, ``proj @ pose @ [p, 1]``, with exact float products.
+    """
+    Return points in clip space, ``proj @ pose @ [p, 1]``, with exact float products.
 
     TF32 or autocast would move projected vertices by a tenth of a crop pixel.
 
@@ -85,7 +88,8 @@ def clip_positions(proj: torch.Tensor, pose: torch.Tensor, points: torch.Tensor)
 
 
 def camera_points(pose: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
-    """Return object points in the camera frame, ``pose @ [p, 1]``, with exact float products.
+    """
+    Return object points in the camera frame, ``pose @ [p, 1]``, with exact float products.
 
     Args:
         pose: (B,4,4) float32 centred-object -> camera poses, metres, OpenCV camera frame.
@@ -99,7 +103,8 @@ def camera_points(pose: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
 
 def surface_attributes(pose: torch.Tensor, vertices: torch.Tensor,
                        normals: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return the camera-frame points, unit normals and contract diffuse term of each vertex.
+    """
+    Return the camera-frame points, unit normals and contract diffuse term of each vertex.
 
     Args:
         pose: (B,4,4) float32 centred-object -> camera poses, metres, OpenCV camera frame.
@@ -119,7 +124,8 @@ def surface_attributes(pose: torch.Tensor, vertices: torch.Tensor,
 
 def contract_shading(color: torch.Tensor, diffuse: torch.Tensor,
                      mask: torch.Tensor) -> torch.Tensor:
-    """Light surface colours with the contract's fixed light; 0 outside the mask.
+    """
+    Light surface colours with the contract's fixed light; 0 outside the mask.
 
     Args:
         color: (..., 3) float albedo in [0, 1].

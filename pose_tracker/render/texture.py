@@ -15,17 +15,12 @@ def texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     ((i + 0.5) / Wt, (j + 0.5) / Ht), u runs along columns and v along rows (v = 0 is row 0, the
     first row of ``tex``), and neighbours across the border wrap around. Graph-safe.
 
-    Parameters
-    ----------
-    tex
-        (1,Ht,Wt,C) texture shared by the batch, or (B,Ht,Wt,C), float.
-    uv
-        (B,H,W,2) texture coordinates (u, v).
+    Args:
+        tex: (1,Ht,Wt,C) texture shared by the batch, or (B,Ht,Wt,C), float.
+        uv: (B,H,W,2) texture coordinates (u, v).
 
-    Returns
-    -------
-    torch.Tensor
-        (B,H,W,C) sampled values, dtype of ``tex``.
+    Returns:
+        torch.Tensor: (B,H,W,C) sampled values, dtype of ``tex``.
 
     """
     Bt, Ht, Wt, C = tex.shape

@@ -85,24 +85,17 @@ def image_view(msg, bytes_per_pixel: int, dtype: np.dtype) -> np.ndarray:
     """
     Zero-copy strided view of an image message's pixels.
 
-    Parameters
-    ----------
-    msg
-        a sensor_msgs/Image (or look-alike) with `height`, `width`, `step`, `data`.
-    bytes_per_pixel
-        size of one pixel, bytes.
-    dtype
-        element type with the message's byte order; `bytes_per_pixel` must be a multiple
-        of its size.
+    Args:
+        msg: a sensor_msgs/Image (or look-alike) with `height`, `width`, `step`, `data`.
+        bytes_per_pixel: size of one pixel, bytes.
+        dtype: element type with the message's byte order; `bytes_per_pixel` must be a multiple
+            of its size.
 
-    Returns
-    -------
+    Returns:
         (H, W, C) array, C = bytes_per_pixel / dtype.itemsize, a read-only view of `msg.data`.
 
-    Raises
-    ------
-    ImageLayoutError
-        `step` shorter than a row, or `data` shorter than the image.
+    Raises:
+        ImageLayoutError: `step` shorter than a row, or `data` shorter than the image.
 
     """
     dtype = np.dtype(dtype)
@@ -143,18 +136,14 @@ def rgb_into(out: np.ndarray, msg) -> None:
     """
     Write a colour or mono image message into an RGB buffer, in place.
 
-    Parameters
-    ----------
-    out
-        (H,W,3) uint8 destination (the tracker's `staging.rgb`).
-    msg
-        sensor_msgs/Image, encoding rgb8, bgr8, rgba8, bgra8 or mono8 (mono8 is repeated
-        into the three channels).
+    Args:
+        out: (H,W,3) uint8 destination (the tracker's `staging.rgb`).
+        msg: sensor_msgs/Image, encoding rgb8, bgr8, rgba8, bgra8 or mono8 (mono8 is repeated
+            into the three channels).
 
-    Raises
-    ------
-    UnsupportedEncodingError, ImageSizeError, ImageLayoutError
-        unknown encoding, size different from `out`, inconsistent step/data.
+    Raises:
+        UnsupportedEncodingError, ImageSizeError, ImageLayoutError:
+            unknown encoding, size different from `out`, inconsistent step/data.
 
     """
     enc = str(msg.encoding)
@@ -180,18 +169,14 @@ def depth_into(out: np.ndarray, msg) -> None:
 
     The one decoder of ROS depth images (REP 118) in the project.
 
-    Parameters
-    ----------
-    out
-        (H,W) float32 metres destination (the tracker's `staging.depth`), 0 = no reading.
-    msg
-        sensor_msgs/Image, 16UC1 or mono16 millimetres (0 = no reading) or 32FC1 metres
-        (NaN/Inf/<=0 = no reading), per REP 118; either byte order.
+    Args:
+        out: (H,W) float32 metres destination (the tracker's `staging.depth`), 0 = no reading.
+        msg: sensor_msgs/Image, 16UC1 or mono16 millimetres (0 = no reading) or 32FC1 metres
+            (NaN/Inf/<=0 = no reading), per REP 118; either byte order.
 
-    Raises
-    ------
-    UnsupportedEncodingError, ImageSizeError, ImageLayoutError
-        unknown encoding, size different from `out`, inconsistent step/data.
+    Raises:
+        UnsupportedEncodingError, ImageSizeError, ImageLayoutError:
+            unknown encoding, size different from `out`, inconsistent step/data.
 
     """
     enc = str(msg.encoding)
@@ -215,14 +200,12 @@ def depth_from_msg(msg) -> np.ndarray:
     """
     Decode a depth image message (see `depth_into`) into a new array.
 
-    Returns
-    -------
+    Returns:
         (H,W) float32 metres, 0 = no reading.
 
-    Raises
-    ------
-    UnsupportedEncodingError, ImageLayoutError
-        as `depth_into`; ImageLayoutError also for a negative size.
+    Raises:
+        UnsupportedEncodingError, ImageLayoutError:
+            as `depth_into`; ImageLayoutError also for a negative size.
 
     """
     h, w = int(msg.height), int(msg.width)
@@ -241,27 +224,19 @@ def check_depth_content(depth: np.ndarray, max_median: float = 20.0, stride: int
     Looks at every `stride`-th pixel in both directions (cheap: ~5k pixels at 640x480), and at
     the whole image only when that subsample is empty.
 
-    Parameters
-    ----------
-    depth
-        (H,W) float32 metres, 0 = no reading (after `depth_into`).
-    max_median
-        metres; a larger median valid depth means wrong units (e.g. 32FC1 holding
-        millimetres puts the object 1000x too far).
-    stride
-        subsampling step, pixels.
-    min_median
-        metres; a smaller median valid depth also means wrong units (e.g. 16UC1 holding
-        metres puts the object 1000x too near): no RGB-D camera measures that close.
+    Args:
+        depth: (H,W) float32 metres, 0 = no reading (after `depth_into`).
+        max_median: metres; a larger median valid depth means wrong units (e.g. 32FC1 holding
+            millimetres puts the object 1000x too far).
+        stride: subsampling step, pixels.
+        min_median: metres; a smaller median valid depth also means wrong units (e.g. 16UC1 holding
+            metres puts the object 1000x too near): no RGB-D camera measures that close.
 
-    Returns
-    -------
+    Returns:
         The median valid depth of the subsample, metres (0 when only the full scan found data).
 
-    Raises
-    ------
-    DepthContentError
-        kind "depth_empty" or "depth_units".
+    Raises:
+        DepthContentError: kind "depth_empty" or "depth_units".
 
     """
     sub = depth[::stride, ::stride]
@@ -300,23 +275,16 @@ def camera_info_to_k(msg) -> Tuple[np.ndarray, Tuple[int, int]]:
     """
     Intrinsics and image size of a sensor_msgs/CameraInfo.
 
-    Parameters
-    ----------
-    msg
-        CameraInfo; uses `k` (row-major 3x3), `height`, `width`.
+    Args:
+        msg: CameraInfo; uses `k` (row-major 3x3), `height`, `width`.
 
-    Returns
-    -------
-    K
-        (3,3) float64, pixels.
-    size
-        (H, W).
+    Returns:
+        K: (3,3) float64, pixels.
+        size: (H, W).
 
-    Raises
-    ------
-    CameraInfoError
-        K or size refused by `pose_tracker.geometry.pinhole.validate_intrinsics`
-        (uncalibrated K all zero, non-finite or malformed K, non-positive size).
+    Raises:
+        CameraInfoError: K or size refused by `pose_tracker.geometry.pinhole.validate_intrinsics`
+            (uncalibrated K all zero, non-finite or malformed K, non-positive size).
 
     """
     h, w = int(msg.height), int(msg.width)
@@ -377,16 +345,11 @@ def matrix_to_transform_stamped(T, parent: str, child: str, stamp):
     """
     geometry_msgs/TransformStamped placing `child` at T in `parent` (for /tf).
 
-    Parameters
-    ----------
-    T
-        (4,4) child -> parent transform (object -> camera), metres.
-    parent
-        parent frame id (the image's frame_id).
-    child
-        child frame id (the object frame).
-    stamp
-        builtin_interfaces/Time (the image stamp).
+    Args:
+        T: (4,4) child -> parent transform (object -> camera), metres.
+        parent: parent frame id (the image's frame_id).
+        child: child frame id (the object frame).
+        stamp: builtin_interfaces/Time (the image stamp).
 
     """
     from geometry_msgs.msg import TransformStamped
@@ -406,10 +369,8 @@ def pose_from_list(values) -> np.ndarray:
     """
     (4,4) transform from [x, y, z, qx, qy, qz, qw] (the `initial_pose` parameter).
 
-    Raises
-    ------
-    ValueError
-        not 7 numbers, or not a rigid transform.
+    Raises:
+        ValueError: not 7 numbers, or not a rigid transform.
 
     """
     v = [float(x) for x in values]

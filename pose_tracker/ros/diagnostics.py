@@ -23,27 +23,18 @@ class NodeStats:
     """
     Counters and recent timings of the node.
 
-    Attributes
-    ----------
-    frames_received
-        synchronised RGB-D pairs given to the node.
-    frames_tracked
-        pairs that went through the tracker.
-    poses_published
-        poses published.
-    skipped
-        frames skipped, by reason (e.g. "encoding", "no_initial_pose", "depth_units").
-    window_s
-        length of the sliding window of rates and timings, seconds.
-    started_s
-        monotonic time the node started, seconds (None = unknown).
-    last_frame_s
-        monotonic time of the last synchronised RGB-D pair, seconds (None = none yet).
-    events
-        findings that did not skip a frame, by kind (e.g. "camera_info.distortion",
-        "initial_pose_refused"): reported as ``events.<kind>``.
-    last_skip
-        reason of the latest skip (the node clears it before each frame).
+    Attributes:
+        frames_received: synchronised RGB-D pairs given to the node.
+        frames_tracked: pairs that went through the tracker.
+        poses_published: poses published.
+        skipped: frames skipped, by reason (e.g. "encoding", "no_initial_pose", "depth_units").
+        window_s: length of the sliding window of rates and timings, seconds.
+        started_s: monotonic time the node started, seconds (None = unknown).
+        last_frame_s:
+            monotonic time of the last synchronised RGB-D pair, seconds (None = none yet).
+        events: findings that did not skip a frame, by kind (e.g. "camera_info.distortion",
+            "initial_pose_refused"): reported as ``events.<kind>``.
+        last_skip: reason of the latest skip (the node clears it before each frame).
 
     """
 
@@ -90,19 +81,13 @@ class NodeStats:
         """
         Record one tracked frame.
 
-        Parameters
-        ----------
-        now_s
-            monotonic time of the record, seconds.
-        latency_ms
-            image stamp -> publish, milliseconds (ROS clock).
-        tracker_ms
-            time of the tracker step, milliseconds.
-        quality
-            tracking quality, 0..1.
-        age_ms
-            age of the frame when its processing started (image stamp -> start),
-            milliseconds (ROS clock); None = same as the latency.
+        Args:
+            now_s: monotonic time of the record, seconds.
+            latency_ms: image stamp -> publish, milliseconds (ROS clock).
+            tracker_ms: time of the tracker step, milliseconds.
+            quality: tracking quality, 0..1.
+            age_ms: age of the frame when its processing started (image stamp -> start),
+                milliseconds (ROS clock); None = same as the latency.
 
         """
         self.frames_tracked += 1
@@ -159,24 +144,15 @@ def diagnostic_status(stats: NodeStats, state: str, now_s: float, name: str,
     more than `input_timeout` seconds (the message says so, whatever the state), ERROR when,
     within the statistics window, frames were rejected for bad input and none was tracked.
 
-    Parameters
-    ----------
-    stats
-        the node's statistics.
-    state
-        one of the states of this module.
-    now_s
-        monotonic time, seconds.
-    name
-        status name, e.g. "pose_tracker: tracking".
-    hardware_id
-        e.g. the camera frame id.
-    sync_dropped
-        synchroniser drops by reason.
-    extra
-        more key/values to report.
-    input_timeout
-        seconds without frames after which the input counts as stalled; 0 disables.
+    Args:
+        stats: the node's statistics.
+        state: one of the states of this module.
+        now_s: monotonic time, seconds.
+        name: status name, e.g. "pose_tracker: tracking".
+        hardware_id: e.g. the camera frame id.
+        sync_dropped: synchroniser drops by reason.
+        extra: more key/values to report.
+        input_timeout: seconds without frames after which the input counts as stalled; 0 disables.
 
     """
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue

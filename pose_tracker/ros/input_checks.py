@@ -36,29 +36,20 @@ def intrinsics(msg, rectified: bool) -> Tuple[np.ndarray, Tuple[int, int], List[
     """
     Intrinsics and size of the published image from a sensor_msgs/CameraInfo.
 
-    Parameters
-    ----------
-    msg
-        CameraInfo (or look-alike): `k`, `p`, `d`, `height`, `width`, and `binning_x`,
-        `binning_y`, `roi` when present.
-    rectified
-        the image topic carries rectified images: use P's left 3x3 (K describes the raw
-        image); else K.
+    Args:
+        msg: CameraInfo (or look-alike): `k`, `p`, `d`, `height`, `width`, and `binning_x`,
+            `binning_y`, `roi` when present.
+        rectified: the image topic carries rectified images: use P's left 3x3 (K describes the raw
+            image); else K.
 
-    Returns
-    -------
-    K
-        (3,3) float64 for the image as published (after binning / ROI).
-    size
-        (H, W) of the image as published.
-    findings
-        list of (kind, message) to log once each; kinds: "distortion", "p_vs_k",
-        "binning_roi", "no_p".
+    Returns:
+        K: (3,3) float64 for the image as published (after binning / ROI).
+        size: (H, W) of the image as published.
+        findings: list of (kind, message) to log once each; kinds: "distortion", "p_vs_k",
+            "binning_roi", "no_p".
 
-    Raises
-    ------
-    CameraInfoError
-        no usable intrinsics (see `camera_info_to_k`).
+    Raises:
+        CameraInfoError: no usable intrinsics (see `camera_info_to_k`).
 
     """
     K, size = camera_info_to_k(msg)

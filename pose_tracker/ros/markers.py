@@ -28,18 +28,13 @@ class DisplayMesh:
     """
     Mesh geometry for markers, overlays and pose sanity checks.
 
-    Attributes
-    ----------
-    vertices
-        (N,3) float64 metres, original mesh frame.
-    faces
-        (F,3) int64 vertex indices, or None (points only).
-    path
-        source file, or None.
-    scale
-        factor from file units to metres (1 for metre meshes).
-    diameter
-        largest vertex distance, metres (`pose_tracker.mesh.mesh_diameter` when not given).
+    Attributes:
+        vertices: (N,3) float64 metres, original mesh frame.
+        faces: (F,3) int64 vertex indices, or None (points only).
+        path: source file, or None.
+        scale: factor from file units to metres (1 for metre meshes).
+        diameter:
+            largest vertex distance, metres (`pose_tracker.mesh.mesh_diameter` when not given).
 
     """
 
@@ -61,15 +56,11 @@ def load_display_mesh(path: str, scale: float = 1.0) -> DisplayMesh:
     """
     Load a mesh file for display with trimesh (no centring, no subdivision).
 
-    Parameters
-    ----------
-    path
-        mesh file.
-    scale
-        factor from file units to metres.
+    Args:
+        path: mesh file.
+        scale: factor from file units to metres.
 
-    Raises
-    ------
+    Raises:
         pose_tracker.errors.MeshError: missing, unreadable or empty file.
 
     """
@@ -101,19 +92,13 @@ def mesh_marker(mesh: DisplayMesh, frame_id: str, rgba=MARKER_RGBA,
     """
     Build a visualization_msgs/Marker drawing the mesh in `frame_id` (the object frame).
 
-    Parameters
-    ----------
-    mesh
-        the display mesh.
-    frame_id
-        the object frame (TF child the node broadcasts).
-    rgba
-        colour, 0..1.
-    max_triangles
-        cap of the TRIANGLE_LIST fallback; larger meshes are evenly subsampled.
+    Args:
+        mesh: the display mesh.
+        frame_id: the object frame (TF child the node broadcasts).
+        rgba: colour, 0..1.
+        max_triangles: cap of the TRIANGLE_LIST fallback; larger meshes are evenly subsampled.
 
-    Returns
-    -------
+    Returns:
         Marker of type MESH_RESOURCE (file the RViz loader reads) or TRIANGLE_LIST.
 
     """

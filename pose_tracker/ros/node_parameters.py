@@ -27,19 +27,13 @@ class ParamSpec:
     """
     One declared parameter.
 
-    Attributes
-    ----------
-    name
-        parameter name.
-    default
-        default value; its Python type fixes the ROS type. None = a double array
-        without a default (left unset).
-    description
-        what it does, units.
-    read_only
-        True when it cannot change after start-up.
-    limits
-        (min, max) inclusive for numbers, None for no limit.
+    Attributes:
+        name: parameter name.
+        default: default value; its Python type fixes the ROS type. None = a double array
+            without a default (left unset).
+        description: what it does, units.
+        read_only: True when it cannot change after start-up.
+        limits: (min, max) inclusive for numbers, None for no limit.
 
     """
 
@@ -214,10 +208,8 @@ def declare(node) -> TrackerParams:
     """
     Declare every parameter on an rclpy node and return their values.
 
-    Raises
-    ------
-    ValueError
-        a value is invalid (the message says which and why).
+    Raises:
+        ValueError: a value is invalid (the message says which and why).
 
     """
     from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor)

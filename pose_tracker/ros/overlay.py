@@ -26,29 +26,20 @@ def draw_overlay(rgb: np.ndarray, points: np.ndarray, pose: np.ndarray, K: np.nd
     """
     Draw the object at `pose` onto a copy of the image.
 
-    Parameters
-    ----------
-    rgb
-        (H,W,3) uint8 image (not modified).
-    points
-        (N,3) metres, object frame: the mesh vertices when `faces` is given, else any
-        points of the object (e.g. `subsample_points(mesh.vertices)`).
-    pose
-        (4,4) object -> camera, metres.
-    K
-        (3,3) intrinsics, pixels.
-    box_min, box_max
-        (3,) corners of the object's axis-aligned box, object frame; None = no box.
-    axis_length
-        length of the drawn object axes, metres; 0 = none.
-    point_rgb
-        colour of the outline (and of the box).
-    faces
-        (F,3) triangles into `points`: outline the silhouette; None: outline the points'
-        convex hull (a single point is a 3x3 dot).
+    Args:
+        rgb: (H,W,3) uint8 image (not modified).
+        points: (N,3) metres, object frame: the mesh vertices when `faces` is given, else any
+            points of the object (e.g. `subsample_points(mesh.vertices)`).
+        pose: (4,4) object -> camera, metres.
+        K: (3,3) intrinsics, pixels.
+        box_min, box_max:
+            (3,) corners of the object's axis-aligned box, object frame; None = no box.
+        axis_length: length of the drawn object axes, metres; 0 = none.
+        point_rgb: colour of the outline (and of the box).
+        faces: (F,3) triangles into `points`: outline the silhouette; None: outline the points'
+            convex hull (a single point is a 3x3 dot).
 
-    Returns
-    -------
+    Returns:
         (H,W,3) uint8 new image.
 
     """

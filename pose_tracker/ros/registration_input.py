@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""The node's registration input: ``~/mask`` images, the ``~/register`` service, auto_register.
+"""
+The node's registration input: ``~/mask`` images, the ``~/register`` service, auto_register.
 
 A mask (``sensor_msgs/Image``, mono8 or 8UC1, the RGB's size, non-zero = object, from any
 segmenter) is paired with an RGB-D frame by stamp (within ``sync_slop``), whichever arrives first:
@@ -35,7 +36,8 @@ FRAME_QUEUE = 5
 
 
 def mask_from_image(msg, size: Tuple[int, int]) -> np.ndarray:
-    """Decode a mask image into an (H,W) bool array (non-zero = object).
+    """
+    Decode a mask image into an (H,W) bool array (non-zero = object).
 
     Args:
         msg: sensor_msgs/Image-like (encoding, height, width, step, data).
@@ -73,7 +75,8 @@ def default_registrar_factory(tracker):
 
 
 class RegistrationInput:
-    """Masks, the register request and the auto_register decision of one node.
+    """
+    Masks, the register request and the auto_register decision of one node.
 
     Args:
         node: the `pose_tracker.ros.node.PoseTrackerNode` (its params, tracker, tracking
@@ -167,7 +170,8 @@ class RegistrationInput:
         return mask
 
     def on_frame(self, header, stamp_ns: int) -> bool:
-        """Register on the staged frame if wanted and a mask is paired; True = frame consumed.
+        """
+        Register on the staged frame if wanted and a mask is paired; True = frame consumed.
 
         Without a mask yet, a copy of the frame is kept for a mask that arrives later.
         """
@@ -190,7 +194,8 @@ class RegistrationInput:
         return True
 
     def _run(self, header, mask: np.ndarray, rgb: np.ndarray, depth: np.ndarray) -> None:
-        """Register one frame, apply the acceptance test, start tracking and publish on success.
+        """
+        Register one frame, apply the acceptance test, start tracking and publish on success.
 
         Args:
             header: the frame's std_msgs/Header (of the published pose).

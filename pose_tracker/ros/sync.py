@@ -46,18 +46,13 @@ class SyncStats:
     """
     Counters of an `ApproximateTimeSync`.
 
-    Attributes
-    ----------
-    received
-        messages given to `add`, all topics.
-    matched
-        sets emitted.
-    dropped
-        messages dropped without being emitted, by reason: "overflow" (queue full),
-        "late" (not newer than the last emitted set), "superseded" (older than an emitted
-        set), "reset" (cleared by a time jump).
-    resets
-        times the queues were cleared because time went backwards.
+    Attributes:
+        received: messages given to `add`, all topics.
+        matched: sets emitted.
+        dropped: messages dropped without being emitted, by reason: "overflow" (queue full),
+            "late" (not newer than the last emitted set), "superseded" (older than an emitted
+            set), "reset" (cleared by a time jump).
+        resets: times the queues were cleared because time went backwards.
 
     """
 
@@ -76,23 +71,16 @@ class ApproximateTimeSync:
     """
     Match messages of `n_topics` streams whose stamps are within `slop` of each other.
 
-    Parameters
-    ----------
-    n_topics
-        number of input streams (>= 1).
-    queue_size
-        messages kept per stream while waiting for a match (>= 1).
-    slop
-        largest spread of stamps within a set, seconds (>= 0).
-    callback
-        called as `callback(msg_0, ..., msg_{n-1})` for every matched set.
-    loop_threshold
-        seconds; a stamp this much older than the newest one seen on its topic
-        clears all queues (see module docstring). Smaller backward steps are treated as
-        out-of-order delivery.
-    on_reset
-        optional `on_reset(topic_index, stamp_ns, newest_ns)`, called when the queues
-        were cleared because time went backwards.
+    Args:
+        n_topics: number of input streams (>= 1).
+        queue_size: messages kept per stream while waiting for a match (>= 1).
+        slop: largest spread of stamps within a set, seconds (>= 0).
+        callback: called as `callback(msg_0, ..., msg_{n-1})` for every matched set.
+        loop_threshold: seconds; a stamp this much older than the newest one seen on its topic
+            clears all queues (see module docstring). Smaller backward steps are treated as
+            out-of-order delivery.
+        on_reset: optional `on_reset(topic_index, stamp_ns, newest_ns)`, called when the queues
+            were cleared because time went backwards.
 
     """
 
@@ -130,17 +118,12 @@ class ApproximateTimeSync:
         """
         Queue one message and emit the best matching set if there is one.
 
-        Parameters
-        ----------
-        index
-            which stream the message belongs to, 0 <= index < n_topics.
-        stamp_ns
-            its header stamp, integer nanoseconds.
-        msg
-            the message (opaque here).
+        Args:
+            index: which stream the message belongs to, 0 <= index < n_topics.
+            stamp_ns: its header stamp, integer nanoseconds.
+            msg: the message (opaque here).
 
-        Returns
-        -------
+        Returns:
             "matched" when a set was emitted, "late" when the message was dropped because it is
             not newer than the last emitted set, otherwise "queued".
 

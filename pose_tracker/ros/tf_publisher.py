@@ -33,17 +33,12 @@ class TfPublisher:
     """
     Publish `geometry_msgs/TransformStamped` messages on /tf.
 
-    Parameters
-    ----------
-    node
-        the rclpy node to publish from.
-    backend
-        force "tf2_ros", "tf2_msgs" or "none"; None picks the first that imports.
+    Args:
+        node: the rclpy node to publish from.
+        backend: force "tf2_ros", "tf2_msgs" or "none"; None picks the first that imports.
 
-    Attributes
-    ----------
-    backend
-        the backend in use, "tf2_ros", "tf2_msgs" or "none".
+    Attributes:
+        backend: the backend in use, "tf2_ros", "tf2_msgs" or "none".
 
     """
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""On-the-fly training pairs for the refiner, generated on the device.
+"""
+On-the-fly training pairs for the refiner, generated on the device.
 
 One training sample, as in FoundationPose's refiner training:
 
@@ -53,7 +54,8 @@ __all__ = ['PairConfig', 'PairBatch', 'MeshPool', 'PairSampler', 'random_rotatio
 
 @dataclass
 class PairConfig:
-    """Settings of the pair generator (defaults: the GPU training run).
+    """
+    Settings of the pair generator (defaults: the GPU training run).
 
     Attributes:
         out_size: crop side (the network's input size).
@@ -115,7 +117,8 @@ class PairConfig:
 
 @dataclass
 class PairBatch:
-    """One batch of training pairs (all tensors on the generator's device).
+    """
+    One batch of training pairs (all tensors on the generator's device).
 
     Attributes:
         A: (B,6,S,S) float32 rendered side (RGB [0,1], normalised XYZ).
@@ -181,7 +184,8 @@ def _u(n, lo, hi, g, shape=None) -> torch.Tensor:
 
 
 class MeshPool:
-    """A pool of procedural meshes whose content is a pure function of (split, seed, step).
+    """
+    A pool of procedural meshes whose content is a pure function of (split, seed, step).
 
     Slot ``i`` is first built at event 0; refresh event ``e >= 1`` (at step ``e *
     refresh_every``) rebuilds slots ``(e-1)*count .. (e-1)*count+count-1`` (mod size). The mesh
@@ -229,7 +233,8 @@ class MeshPool:
 
 
 class PairSampler:
-    """Generate training batches (see the module docstring).
+    """
+    Generate training batches (see the module docstring).
 
     Args:
         cfg: settings.
@@ -285,7 +290,8 @@ class PairSampler:
         return scene.pose_matrix(dR @ pose_gt[:, :3, :3], pose_gt[:, :3, 3] + dt)
 
     def _extra_poses(self, pose_gt, diam, diam_e, g):
-        """Poses of the second objects: in front (occluder) or beside (distractor).
+        """
+        Poses of the second objects: in front (occluder) or beside (distractor).
 
         The second mesh is scaled (the pose's rotation block carries a uniform scale) to
         0.4-1x the object's diameter in front of it, 0.5-1.5x beside it, and an occluder stays

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Scene rendering for synthetic data: meshes, lighting, background planes, compositing.
+"""
+Scene rendering for synthetic data: meshes, lighting, background planes, compositing.
 
 Two cameras are used. The *reference* side (what the tracker renders, network input A) goes
 through :func:`render_reference`, built from the functions ``MeshRenderer`` renders with
@@ -36,7 +37,8 @@ __all__ = ['Fragments', 'Lighting', 'nvdiffrast_works', 'choose_window', 'mesh_w
 
 @dataclass
 class Fragments:
-    """Per-pixel surface attributes of one rasterized mesh.
+    """
+    Per-pixel surface attributes of one rasterized mesh.
 
     Attributes:
         mask: (B,H,W) bool, True where the mesh covers the pixel.
@@ -65,7 +67,8 @@ def pose_matrix(R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def choose_window(pos_clip: torch.Tensor, tri: torch.Tensor, size: Sequence[int],
                   lo: int = 3, hi: int = 24) -> int:
-    """Return the rasterizer window covering every visible triangle, clamped to [lo, hi].
+    """
+    Return the rasterizer window covering every visible triangle, clamped to [lo, hi].
 
     Synchronises with the device (one scalar); triangles larger than ``hi`` pixels are drawn
     only partly (very near objects), which training data tolerates.
@@ -75,7 +78,8 @@ def choose_window(pos_clip: torch.Tensor, tri: torch.Tensor, size: Sequence[int]
 
 
 def nvdiffrast_works(device) -> bool:
-    """Return True when nvdiffrast is installed and rasterizes a triangle on ``device`` (CUDA).
+    """
+    Return True when nvdiffrast is installed and rasterizes a triangle on ``device`` (CUDA).
 
     Training data need not be graph-safe, and nvdiffrast's hardware-style rasterizer is much
     faster than ours on large batches; its output differs from ours only in tie-breaking along
@@ -116,7 +120,8 @@ def mesh_window(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size: S
 def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size: Sequence[int],
                    window: Optional[int] = None, backend: str = 'ours',
                    max_window: int = 24) -> Fragments:
-    """Rasterize one mesh at a batch of poses and interpolate its surface attributes.
+    """
+    Rasterize one mesh at a batch of poses and interpolate its surface attributes.
 
     Args:
         mt: the mesh.
@@ -146,7 +151,8 @@ def rasterize_mesh(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size
 
 
 def sample_texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear per-image texture lookup (the renderer's op, wrap mode).
+    """
+    Bilinear per-image texture lookup (the renderer's op, wrap mode).
 
     Args:
         tex: (B,Ht,Wt,3) float textures in [0,1] (or (1,Ht,Wt,3) shared).
@@ -162,7 +168,8 @@ def render_reference(mt: MeshTensors, pose: torch.Tensor, K: torch.Tensor, crop_
                      tex: Optional[torch.Tensor], out_size: int = 160,
                      window: Optional[int] = None, backend: str = 'ours',
                      textured: Optional[torch.Tensor] = None):
-    """Render what the tracker renders (network input A): the renderer contract, per-image texture.
+    """
+    Render what the tracker renders (network input A): the renderer contract, per-image texture.
 
     The same functions as ``MeshRenderer.render`` (crop projection, contract lighting
     ``c*0.8 + c*0.5*diffuse`` clipped to [0,1], background 0), but each image may use its own
@@ -204,7 +211,8 @@ def render_reference(mt: MeshTensors, pose: torch.Tensor, K: torch.Tensor, crop_
 
 @dataclass
 class Lighting:
-    """Per-image Blinn-Phong lighting, camera frame.
+    """
+    Per-image Blinn-Phong lighting, camera frame.
 
     Attributes:
         ambient: (B,) ambient weight.
@@ -229,7 +237,8 @@ class Lighting:
 
 
 def random_lighting(n: int, g: torch.Generator) -> Lighting:
-    """Draw per-image lighting: ambient 0.25-0.9, diffuse 0-0.9, some specular, tinted light.
+    """
+    Draw per-image lighting: ambient 0.25-0.9, diffuse 0-0.9, some specular, tinted light.
 
     The light comes mostly from the camera's side (direction z <= 0.3, camera frame).
     """
@@ -250,7 +259,8 @@ def random_lighting(n: int, g: torch.Generator) -> Lighting:
 
 def phong_shading(albedo: torch.Tensor, normal: torch.Tensor, xyz: torch.Tensor,
                   light: Lighting) -> torch.Tensor:
-    """Shade surfaces with per-image Blinn-Phong lighting.
+    """
+    Shade surfaces with per-image Blinn-Phong lighting.
 
     Args:
         albedo: (B,H,W,3) float in [0,1].
@@ -277,7 +287,8 @@ def phong_shading(albedo: torch.Tensor, normal: torch.Tensor, xyz: torch.Tensor,
 
 
 def pixel_rays(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Return camera-frame rays with z = 1 through sensor coordinates.
+    """
+    Return camera-frame rays with z = 1 through sensor coordinates.
 
     Args:
         K: (B,3,3) or (3,3) intrinsics.
@@ -299,7 +310,8 @@ def pixel_rays(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Plane:
-    """A textured plane per image, camera frame.
+    """
+    A textured plane per image, camera frame.
 
     Attributes:
         origin: (B,3) a point of the plane (texture origin), metres.
@@ -316,7 +328,8 @@ class Plane:
 
 
 def plane_layer(rays: torch.Tensor, plane: Plane, zfar: float = 6.0):
-    """Intersect camera rays with per-image planes.
+    """
+    Intersect camera rays with per-image planes.
 
     Args:
         rays: (B,H,W,3) rays with z = 1 (:func:`pixel_rays`).
@@ -345,7 +358,8 @@ def plane_layer(rays: torch.Tensor, plane: Plane, zfar: float = 6.0):
 
 
 def composite(layers: Sequence[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-    """Z-buffer composite of layers (nearest wins).
+    """
+    Z-buffer composite of layers (nearest wins).
 
     Args:
         layers: sequence of (mask (B,H,W) bool, depth (B,H,W) metres, rgb (B,H,W,3)).

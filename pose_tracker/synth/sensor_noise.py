@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""RGB-D sensor models on tensors: depth noise, quantisation, holes, edge artefacts, RGB effects.
+"""
+RGB-D sensor models on tensors: depth noise, quantisation, holes, edge artefacts, RGB effects.
 
 Images may be full frames or crops rendered directly into a crop window. The noise is defined on
 the lattice of the *original* image pixels: every per-pixel random value is a hash of the
@@ -28,7 +29,8 @@ _M32 = 0xFFFFFFFF
 
 @dataclass
 class DepthNoise:
-    """Ranges of the per-image depth sensor parameters (each drawn uniformly per image).
+    """
+    Ranges of the per-image depth sensor parameters (each drawn uniformly per image).
 
     Attributes:
         sigma_1m: axial noise std at 1 m (metres); the std is ``sigma_0 + s * z^2``.
@@ -72,7 +74,8 @@ class DepthNoise:
 
 @dataclass
 class RgbNoise:
-    """Ranges of the per-image colour camera parameters (each drawn uniformly per image).
+    """
+    Ranges of the per-image colour camera parameters (each drawn uniformly per image).
 
     Attributes:
         brightness: additive offset.
@@ -109,7 +112,8 @@ def _seeds(n: int, g: torch.Generator) -> torch.Tensor:
 
 def pixel_lattice(crop_tf: Optional[torch.Tensor], size: Sequence[int], batch: int = 1,
                   device=None) -> torch.Tensor:
-    """Return the original-image pixel coordinates of every output pixel.
+    """
+    Return the original-image pixel coordinates of every output pixel.
 
     Args:
         crop_tf: (B,3,3) crop transform (original pixels -> crop pixels), or None for a full
@@ -151,7 +155,8 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 
 def hash_uniform(ix: torch.Tensor, iy: torch.Tensor, seed: torch.Tensor,
                  salt: int = 0) -> torch.Tensor:
-    """Stateless per-pixel uniform random numbers.
+    """
+    Stateless per-pixel uniform random numbers.
 
     Args:
         ix, iy: integer-valued pixel coordinates (any shape S, any numeric dtype).
@@ -169,7 +174,8 @@ def hash_uniform(ix: torch.Tensor, iy: torch.Tensor, seed: torch.Tensor,
 
 
 def hash_normal(uv: torch.Tensor, seed: torch.Tensor, salt: int = 0) -> torch.Tensor:
-    """Per-sensor-pixel standard normal values (Box-Muller on two hashes).
+    """
+    Per-sensor-pixel standard normal values (Box-Muller on two hashes).
 
     Args:
         uv: (B,H,W,2) sensor coordinates (rounded to the nearest pixel here).
@@ -187,7 +193,8 @@ def hash_normal(uv: torch.Tensor, seed: torch.Tensor, salt: int = 0) -> torch.Te
 
 def lattice_value_noise(uv: torch.Tensor, cell: torch.Tensor, seed: torch.Tensor,
                         salt: int = 0) -> torch.Tensor:
-    """Smooth noise on the sensor lattice: hashed values on a grid of ``cell`` pixels, bilinear.
+    """
+    Smooth noise on the sensor lattice: hashed values on a grid of ``cell`` pixels, bilinear.
 
     Args:
         uv: (B,H,W,2) sensor coordinates.
@@ -228,7 +235,8 @@ def quantize_depth(depth: torch.Tensor, step: float = 0.001) -> torch.Tensor:
 
 def make_holes(uv: torch.Tensor, fraction: torch.Tensor, cell: torch.Tensor, seed: torch.Tensor,
                valid: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Blob-shaped hole mask covering a requested share of the pixels.
+    """
+    Blob-shaped hole mask covering a requested share of the pixels.
 
     Thresholds a smooth lattice noise field at its per-image quantile, so the share of hole
     pixels equals ``fraction`` up to ties (large, magnified sensor pixels).
@@ -258,7 +266,8 @@ def make_holes(uv: torch.Tensor, fraction: torch.Tensor, cell: torch.Tensor, see
 
 
 def _edge_band(depth: torch.Tensor, threshold: float, radius: torch.Tensor):
-    """Return (band, near, far): pixels within ``radius`` output pixels of a depth jump.
+    """
+    Return (band, near, far): pixels within ``radius`` output pixels of a depth jump.
 
     ``near`` / ``far`` are the local min / max valid depth of a 5x5 window (for flying pixels).
     """
@@ -282,7 +291,8 @@ def apply_depth_noise(depth: torch.Tensor, g: torch.Generator, uv: Optional[torc
                       scale: Optional[torch.Tensor] = None, cfg: DepthNoise = DepthNoise(),
                       hole_fraction: Optional[torch.Tensor] = None,
                       sigma_1m: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Turn clean rendered depth into a plausible RGB-D sensor reading.
+    """
+    Turn clean rendered depth into a plausible RGB-D sensor reading.
 
     Order: global offset/scale, axial noise (std ``sigma_0 + s z^2``, part smooth), disparity
     quantisation, edge artefacts (missing / flying pixels at discontinuities), blob holes,
@@ -354,7 +364,8 @@ def apply_depth_noise(depth: torch.Tensor, g: torch.Generator, uv: Optional[torc
 # ------------------------------------------------------------------------------------------
 
 def gaussian_blur(img: torch.Tensor, sigma: torch.Tensor, ksize: int = 15) -> torch.Tensor:
-    """Blur each image with its own Gaussian (separable, reflect padding).
+    """
+    Blur each image with its own Gaussian (separable, reflect padding).
 
     Args:
         img: (B,C,H,W) float.
@@ -380,7 +391,8 @@ def gaussian_blur(img: torch.Tensor, sigma: torch.Tensor, ksize: int = 15) -> to
 def apply_rgb_noise(rgb: torch.Tensor, g: torch.Generator, uv: Optional[torch.Tensor] = None,
                     scale: Optional[torch.Tensor] = None,
                     cfg: RgbNoise = RgbNoise()) -> torch.Tensor:
-    """Apply colour-camera effects: exposure/contrast/gamma, white balance, blur, noise.
+    """
+    Apply colour-camera effects: exposure/contrast/gamma, white balance, blur, noise.
 
     Blur stds are in sensor pixels, scaled to output pixels by ``scale`` (plus the footprint
     of a magnified sensor pixel); noise is constant over each sensor pixel.

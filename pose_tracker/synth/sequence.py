@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Synthetic RGB-D test sequences of unseen procedural objects, in the YCBInEOAT layout.
+"""
+Synthetic RGB-D test sequences of unseen procedural objects, in the YCBInEOAT layout.
 
 :func:`generate_sequence` (command line: ``python -m pose_tracker.tools.make_sequence``) writes::
 
@@ -78,7 +79,8 @@ def _cat_fragments(frs):
 def render_frames(mt: MeshTensors, pose: torch.Tensor, proj: torch.Tensor, size,
                   backend: str = 'ours', budget_bytes: float = 1.5e9,
                   max_window: int = 96) -> scene.Fragments:
-    """Rasterize a mesh into full frames, splitting the batch to bound our rasterizer's memory.
+    """
+    Rasterize a mesh into full frames, splitting the batch to bound our rasterizer's memory.
 
     Our rasterizer tests a fixed ``window x window`` pixel block per triangle; the window is taken
     from the largest on-screen triangle of the batch (up to ``max_window`` pixels, a near object
@@ -122,7 +124,8 @@ def _plane_in_world(rng, z0: float, g, tex_px: int):
 
 @dataclass
 class _Layer:
-    """A static textured mesh of the scene.
+    """
+    A static textured mesh of the scene.
 
     Attributes:
         mt: the mesh on the device.
@@ -137,7 +140,8 @@ class _Layer:
 
 @dataclass
 class _Scene:
-    """Everything drawn once per sequence (world = first camera frame).
+    """
+    Everything drawn once per sequence (world = first camera frame).
 
     Attributes:
         obj: the tracked object (its pose comes from ``traj``).
@@ -307,7 +311,8 @@ def generate_sequence(out, frames: int = 300, seed: int = 1000, device='cpu',
                       fps: float = 30.0, max_edge_ratio: float = 0.03, tex_px: int = 512,
                       batch: Optional[int] = None, distractors: Optional[int] = None,
                       quiet: bool = False) -> dict:
-    """Render and write one synthetic sequence (see the module docstring).
+    """
+    Render and write one synthetic sequence (see the module docstring).
 
     Args:
         out: output folder (created; existing files of the same names are overwritten).

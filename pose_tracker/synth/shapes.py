@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Procedural household-like meshes: primitives, deformations, unions, uv coordinates.
+"""
+Procedural household-like meshes: primitives, deformations, unions, uv coordinates.
 
 Every shape is a trimesh built from watertight primitives (boxes, cylinders, capsules, cones,
 ellipsoids, tori, lathe profiles), optionally non-uniformly scaled, twisted, bent, tapered or
@@ -34,7 +35,8 @@ _KIND_WEIGHTS = np.array([0.18, 0.14, 0.08, 0.06, 0.12, 0.06, 0.16, 0.20])
 
 
 def shape_rng(split: str, seed: int, *index: int) -> np.random.Generator:
-    """Return the numpy generator of one shape (or other random item) of a split.
+    """
+    Return the numpy generator of one shape (or other random item) of a split.
 
     Args:
         split: 'train', 'val' or 'test'; streams of different splits never coincide, so test
@@ -184,7 +186,8 @@ def _random_rigid(rng: np.random.Generator, offset: float) -> np.ndarray:
 def random_trimesh(rng: np.random.Generator, diameter: Optional[float] = None,
                    kind: Optional[str] = None,
                    diameter_range: Sequence[float] = (0.05, 0.30)) -> trimesh.Trimesh:
-    """Build one random watertight-per-part mesh, centred on its bounding-box centre.
+    """
+    Build one random watertight-per-part mesh, centred on its bounding-box centre.
 
     Args:
         rng: numpy generator (see :func:`shape_rng`).
@@ -239,7 +242,8 @@ def cylindrical_uv(vertices: np.ndarray, normals: Optional[np.ndarray] = None) -
 
 
 def box_uv(vertices: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """Return (V,2) uv in [0,1]: planar projection along the dominant normal axis.
+    """
+    Return (V,2) uv in [0,1]: planar projection along the dominant normal axis.
 
     The texture is split into a 3x2 atlas, one tile per axis and sign, so opposite faces of a
     box get different parts of the texture.
@@ -260,7 +264,8 @@ def box_uv(vertices: np.ndarray, normals: np.ndarray) -> np.ndarray:
 def random_mesh(rng: np.random.Generator, texture: Optional[np.ndarray] = None,
                 diameter: Optional[float] = None, kind: Optional[str] = None,
                 diameter_range: Sequence[float] = (0.05, 0.30), **mesh_kwargs):
-    """Build a random shape as a :class:`pose_tracker.mesh.Mesh` (centred, subdivided).
+    """
+    Build a random shape as a :class:`pose_tracker.mesh.Mesh` (centred, subdivided).
 
     Args:
         rng: numpy generator (see :func:`shape_rng`).
@@ -281,7 +286,8 @@ def random_mesh(rng: np.random.Generator, texture: Optional[np.ndarray] = None,
 
 
 def with_texture(tm: trimesh.Trimesh, texture: Optional[np.ndarray]) -> trimesh.Trimesh:
-    """Attach the uv of ``tm.metadata['uv']`` and an (Ht,Wt,3) uint8 texture as TextureVisuals.
+    """
+    Attach the uv of ``tm.metadata['uv']`` and an (Ht,Wt,3) uint8 texture as TextureVisuals.
 
     Without a texture the uv are still attached (with a mid-grey 2x2 image) so the mesh keeps
     them through export; returns ``tm`` (modified in place).

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""A simple, fixed scene shared by tests, the benchmark and the soak: camera, ellipsoid, frame.
+"""
+A simple, fixed scene shared by tests, the benchmark and the soak: camera, ellipsoid, frame.
 
 Not training data (see :mod:`pose_tracker.synth.pairs` for that): a default pinhole camera, a
 vertex-coloured ellipsoid mesh of a chosen face count, and a random RGB image over a noisy depth
@@ -19,7 +20,8 @@ from pose_tracker.step import CROP_RATIO
 
 
 def default_camera(size: Tuple[int, int] = (480, 640), pixel_centred: bool = False) -> np.ndarray:
-    """Return (3,3) float64 intrinsics of a 600 px (at 640 wide) focal length camera.
+    """
+    Return (3,3) float64 intrinsics of a 600 px (at 640 wide) focal length camera.
 
     Args:
         size: (H, W) image size in pixels; the focal length scales with W / 640.
@@ -43,7 +45,8 @@ K_DEFAULT = default_camera((480, 640))
 
 
 def ellipsoid_mesh(faces: int, diameter: float = 0.2) -> Mesh:
-    """Build an ellipsoid with about `faces` faces (icosphere subdivision), vertex-coloured.
+    """
+    Build an ellipsoid with about `faces` faces (icosphere subdivision), vertex-coloured.
 
     Args:
         faces: wanted face count; the closest icosphere level (20 * 4^k faces) is used.
@@ -67,7 +70,8 @@ def ellipsoid_mesh(faces: int, diameter: float = 0.2) -> Mesh:
 
 def synthetic_frame(size: Tuple[int, int] = (480, 640), z: float = 0.6,
                     seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Return a random RGB image and a noisy depth plane with holes.
+    """
+    Return a random RGB image and a noisy depth plane with holes.
 
     Args:
         size: (H, W) image size, pixels.
@@ -96,7 +100,8 @@ def background(size: Tuple[int, int], depth: float, seed: int) -> Tuple[np.ndarr
 def render_frame(renderer: MeshRenderer, pose: np.ndarray, K: np.ndarray, diameter: float,
                  bg_rgb: np.ndarray, bg_depth: np.ndarray, rng: np.random.Generator,
                  noise_m: float = 0.002, holes: float = 0.02) -> Tuple[np.ndarray, np.ndarray]:
-    """Render the object over a background, full frame, with depth noise and holes.
+    """
+    Render the object over a background, full frame, with depth noise and holes.
 
     The renderer draws into the object's 160x160 crop window; each image pixel takes the nearest
     crop pixel (pixel centres at integer coordinates, as `crop_tf` maps them).

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Random textures and backgrounds generated on the device.
+"""
+Random textures and backgrounds generated on the device.
 
 Each image is one of: multi-scale colour noise, stripes, checkers, text-like glyph rows, a solid
 colour or a gradient, optionally overlaid with a second pattern through a smooth mask. All
@@ -37,7 +38,8 @@ def random_colors(n: int, g: torch.Generator, device=None) -> torch.Tensor:
 
 def value_noise(n: int, size: Sequence[int], cells: torch.Tensor, g: torch.Generator,
                 channels: int = 1) -> torch.Tensor:
-    """Smooth random field: uniform noise on a coarse grid, bilinearly upsampled.
+    """
+    Smooth random field: uniform noise on a coarse grid, bilinearly upsampled.
 
     Args:
         n: batch size.
@@ -121,7 +123,8 @@ def _patterns(n: int, size, g: torch.Generator) -> torch.Tensor:
 
 def random_images(n: int, size: Union[int, Sequence[int]], g: torch.Generator,
                   weights: Optional[Sequence[float]] = None) -> torch.Tensor:
-    """Random patterned images (textures, backgrounds, occluder surfaces).
+    """
+    Random patterned images (textures, backgrounds, occluder surfaces).
 
     Args:
         n: number of images.
@@ -154,7 +157,8 @@ def random_images(n: int, size: Union[int, Sequence[int]], g: torch.Generator,
 
 def random_textures(n: int, size: Union[int, Sequence[int]], g: torch.Generator,
                     weights: Optional[Sequence[float]] = None) -> torch.Tensor:
-    """Random textures in the texture-lookup layout.
+    """
+    Random textures in the texture-lookup layout.
 
     Returns:
         (n,Ht,Wt,3) float32 RGB in [0,1] on ``g.device`` (channels last, like nvdiffrast's

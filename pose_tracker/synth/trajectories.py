@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Smooth hand-held motion for synthetic test sequences (numpy, float64).
+"""
+Smooth hand-held motion for synthetic test sequences (numpy, float64).
 
 Motion is built from sums of sinusoids with random frequencies (0.05-1.2 Hz), amplitudes
 falling with frequency and random phases, plus a small physiological tremor (8-12 Hz, sub-mm,
@@ -30,7 +31,8 @@ __all__ = ['Trajectory', 'smooth_signal', 'look_at', 'relative_speeds', 'handhel
 
 @dataclass
 class Trajectory:
-    """Poses of one sequence.
+    """
+    Poses of one sequence.
 
     Attributes:
         cam_in_world: (N,4,4) camera -> world.
@@ -51,7 +53,8 @@ class Trajectory:
 
 def smooth_signal(n: int, fps: float, dims: int, rng: np.random.Generator,
                   freq_range: Tuple[float, float] = (0.05, 1.2), n_terms: int = 5) -> np.ndarray:
-    """Return an (n, dims) smooth random signal, each column with peak |value| 1.
+    """
+    Return an (n, dims) smooth random signal, each column with peak |value| 1.
 
     A sum of ``n_terms`` sinusoids per dimension, frequencies log-uniform in ``freq_range`` (Hz),
     amplitudes proportional to 1/frequency, random phases.
@@ -76,7 +79,8 @@ def _tremor(n: int, fps: float, dims: int, rng: np.random.Generator) -> np.ndarr
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """Return (N,3,3) camera->world rotations of OpenCV cameras at ``eye`` aimed at ``target``.
+    """
+    Return (N,3,3) camera->world rotations of OpenCV cameras at ``eye`` aimed at ``target``.
 
     World "down" is +y (the world frame is the first camera's frame); ``roll`` (N,) radians
     turns each camera about its optical axis.
@@ -113,7 +117,8 @@ def handheld_trajectory(n_frames: int, rng: np.random.Generator, fps: float = 30
                         K: np.ndarray = None, image_size: Sequence[int] = (480, 640),
                         depth_range: Tuple[float, float] = (0.25, 1.6),
                         margin: float = 0.12) -> Trajectory:
-    """Draw a smooth hand-held trajectory.
+    """
+    Draw a smooth hand-held trajectory.
 
     Args:
         n_frames: number of frames N.

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Benchmark of the per-frame step: eager vs graph replay, and each stage on its own.
+"""
+Benchmark of the per-frame step: eager vs graph replay, and each stage on its own.
 
     python -m pose_tracker.tools.bench --device cuda --faces 5000 --network-iterations 2 \
         --icp-iterations 2 --json out.json
@@ -35,7 +36,8 @@ from pose_tracker.tracker import Tracker
 
 def time_callable(fn: Callable[[], None], device: torch.device, repeat: int,
                   warmup: int = 5) -> List[float]:
-    """Time `fn` `repeat` times after `warmup` calls; milliseconds per call.
+    """
+    Time `fn` `repeat` times after `warmup` calls; milliseconds per call.
 
     CUDA: device events around each call (the host launch is included because the next call
     starts after the event). CPU: perf_counter.

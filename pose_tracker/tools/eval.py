@@ -53,23 +53,16 @@ def perturb_pose(pose, rng: np.random.Generator, trans_m: float = 0.01, rot_deg:
     """
     Move a pose by a translation of fixed norm and a rotation of fixed angle, random directions.
 
-    Parameters
-    ----------
-    pose
-        (4,4) object->camera pose, metres.
-    rng
-        numpy random generator (the direction and axis are drawn from it).
-    trans_m
-        norm of the translation error, metres, along a uniformly random direction.
-    rot_deg
-        angle of the rotation error, degrees, about a uniformly random axis.
-    center
-        (3,) point in the object frame the rotation turns about (e.g. the model's
-        bounding-box centre), so the error does not depend on where the mesh origin lies;
-        None: the object-frame origin.
+    Args:
+        pose: (4,4) object->camera pose, metres.
+        rng: numpy random generator (the direction and axis are drawn from it).
+        trans_m: norm of the translation error, metres, along a uniformly random direction.
+        rot_deg: angle of the rotation error, degrees, about a uniformly random axis.
+        center: (3,) point in the object frame the rotation turns about (e.g. the model's
+            bounding-box centre), so the error does not depend on where the mesh origin lies;
+            None: the object-frame origin.
 
-    Returns
-    -------
+    Returns:
         (4,4) float64 perturbed pose: the object rotated about ``center`` and then shifted, so the
         centre moves by exactly ``trans_m`` and the rotation error is exactly ``rot_deg``.
 
@@ -123,25 +116,18 @@ def evaluate(frames: Iterable, tracker, pts, init_pose, progress=None) -> dict:
     """
     Track a sequence from an initial pose and score every frame against its ground truth.
 
-    Parameters
-    ----------
-    frames
-        iterable of frames with ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 metres,
-        ``gt_pose`` (4,4) metres or None, and optionally ``index`` and ``name``
-        (e.g. a `pose_tracker.data.sequence.Sequence`).
-    tracker
-        object with ``reset(pose)`` and ``track(rgb, depth) -> result`` where
-        ``result.pose`` is (4,4) and optionally ``result.quality`` / ``result.ms``
-        (the `pose_tracker.tracker.Tracker` API).
-    pts
-        (N,3) model points in the original mesh frame, metres.
-    init_pose
-        (4,4) pose the tracker is reset to before the first frame.
-    progress
-        optional callable ``progress(i, record)`` called after each frame.
+    Args:
+        frames: iterable of frames with ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 metres,
+            ``gt_pose`` (4,4) metres or None, and optionally ``index`` and ``name``
+            (e.g. a `pose_tracker.data.sequence.Sequence`).
+        tracker: object with ``reset(pose)`` and ``track(rgb, depth) -> result`` where
+            ``result.pose`` is (4,4) and optionally ``result.quality`` / ``result.ms``
+            (the `pose_tracker.tracker.Tracker` API).
+        pts: (N,3) model points in the original mesh frame, metres.
+        init_pose: (4,4) pose the tracker is reset to before the first frame.
+        progress: optional callable ``progress(i, record)`` called after each frame.
 
-    Returns
-    -------
+    Returns:
         dict: the keys of `summarize` plus ``per_frame``, a list of records with ``index``,
         ``name``, ``add_m``, ``adds_m``, ``t_err_m`` (metres), ``r_err_deg`` (None when the
         frame has no GT; inf when the pose is not finite), ``lost`` (bool), ``quality``, ``ms``
@@ -193,29 +179,18 @@ def convergence(frame, tracker, pts, gt, n_iterations: int, rng: np.random.Gener
     tracker built for one iteration per frame this is one refinement iteration per call.
     Resetting before each call keeps any motion model of the tracker out of the measurement.
 
-    Parameters
-    ----------
-    frame
-        frame with ``rgb`` (H,W,3) uint8 and ``depth`` (H,W) float32 metres.
-    tracker
-        `pose_tracker.tracker.Tracker`-like object, ideally with ``iterations=1``.
-    pts
-        (N,3) model points, metres, original mesh frame.
-    gt
-        (4,4) ground-truth pose of the frame, metres.
-    n_iterations
-        number of refinement calls per trial.
-    rng
-        random generator for the perturbations.
-    trials
-        number of perturbed starts.
-    trans_m, rot_deg
-        size of the perturbation.
-    center
-        (3,) rotation centre of the perturbation, object frame (see `perturb_pose`).
+    Args:
+        frame: frame with ``rgb`` (H,W,3) uint8 and ``depth`` (H,W) float32 metres.
+        tracker: `pose_tracker.tracker.Tracker`-like object, ideally with ``iterations=1``.
+        pts: (N,3) model points, metres, original mesh frame.
+        gt: (4,4) ground-truth pose of the frame, metres.
+        n_iterations: number of refinement calls per trial.
+        rng: random generator for the perturbations.
+        trials: number of perturbed starts.
+        trans_m, rot_deg: size of the perturbation.
+        center: (3,) rotation centre of the perturbation, object frame (see `perturb_pose`).
 
-    Returns
-    -------
+    Returns:
         dict with ``iterations`` ([0..N]; 0 = the perturbed start), ``add_m`` / ``adds_m``
         (trials x (N+1) lists, metres; inf once a pose is non-finite), their per-iteration
         means ``add_mean_m`` / ``adds_mean_m`` and medians ``add_median_m`` / ``adds_median_m``,
@@ -290,23 +265,15 @@ def plot_tracking(result: dict, images: dict, pts, K, out_path, title: str = "",
     """
     Write a PNG: ADD / ADD-S and rotation error over time, overlays of the first and last frame.
 
-    Parameters
-    ----------
-    result
-        output of `evaluate`.
-    images
-        {per_frame position: (H,W,3) uint8 RGB} for the frames to overlay (first, last).
-    pts
-        (N,3) metres, object frame: the mesh vertices when `faces` is given (silhouette
-        outline), else model points (outline of their convex hull).
-    K
-        (3,3) intrinsics.
-    out_path
-        PNG file to write.
-    title
-        figure title.
-    faces
-        (F,3) triangles into `pts`, or None.
+    Args:
+        result: output of `evaluate`.
+        images: {per_frame position: (H,W,3) uint8 RGB} for the frames to overlay (first, last).
+        pts: (N,3) metres, object frame: the mesh vertices when `faces` is given (silhouette
+            outline), else model points (outline of their convex hull).
+        K: (3,3) intrinsics.
+        out_path: PNG file to write.
+        title: figure title.
+        faces: (F,3) triangles into `pts`, or None.
 
     """
     import matplotlib
@@ -377,8 +344,7 @@ def registration_record(result, gt, pts, seq_name: str, object_name: str) -> dic
     """
     Errors of one registration against the ground truth.
 
-    Returns
-    -------
+    Returns:
         dict with ``sequence``, ``object``, ``symmetric``, the `frame_errors` keys (metres,
         degrees), ``score``, ``iou``, ``support``, ``ms``, ``hypotheses``, ``chunk``, ``pose``,
         ``gt_pose``, ``oracle_adds_m`` (the best ADD-S among all refined hypotheses: what a
@@ -475,8 +441,7 @@ def load_eval_points(points: Optional[str], mesh_path: str,
     """
     Model points for the metrics: ``points``, else ``points.xyz`` beside the mesh, else vertices.
 
-    Returns
-    -------
+    Returns:
         ((N,3) float64 points in the original mesh frame, metres; source description).
 
     """
@@ -561,7 +526,8 @@ def _resolve_mesh(args, seq) -> str:
 
 
 def build_tracker(mesh_path, K, image_size, args, refinement: dict):
-    """Build the real `pose_tracker.tracker.Tracker` for the CLI arguments (imported lazily).
+    """
+    Build the real `pose_tracker.tracker.Tracker` for the CLI arguments (imported lazily).
 
     ``refinement`` holds the Tracker's ``network_iterations``, ``icp_iterations``, ``icp_gates``.
     """
@@ -579,13 +545,11 @@ def run(args, tracker_factory=build_tracker) -> dict:
     """
     Run the evaluation described by parsed CLI arguments; return the result dict.
 
-    Parameters
-    ----------
-    args
-        parsed arguments of `build_parser`.
-    tracker_factory
-        ``(mesh_path, K, (H, W), args, refinement) -> tracker`` (``refinement``: the
-        Tracker's iteration keyword arguments); tests pass a fake one.
+    Args:
+        args: parsed arguments of `build_parser`.
+        tracker_factory:
+            ``(mesh_path, K, (H, W), args, refinement) -> tracker`` (``refinement``: the
+            Tracker's iteration keyword arguments); tests pass a fake one.
 
     """
     import torch

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Write a synthetic RGB-D test sequence (an unseen procedural object) in the YCBInEOAT layout.
+"""
+Write a synthetic RGB-D test sequence (an unseen procedural object) in the YCBInEOAT layout.
 
     python -m pose_tracker.tools.make_sequence --out DIR [--frames 300] [--seed 1000]
         [--device cuda] [--size 480x640] [--motion both|camera|object]

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Long-run (soak) check of the tracker: memory stays flat and the graph is captured once.
+"""
+Long-run (soak) check of the tracker: memory stays flat and the graph is captured once.
 
     python -m pose_tracker.tools.soak --frames 20000 --device cuda --json out/soak_cuda.json
     python -m pose_tracker.tools.soak --frames 2000 --device cpu --size 120x160 --net tiny
@@ -73,7 +74,8 @@ def gpu_memory_bytes(device: torch.device) -> Tuple[Optional[int], Optional[int]
 
 
 def growth(frames: List[int], values: List[Optional[int]], warmup: int) -> dict:
-    """Summarise a memory series: value at the end of warm-up and at the end, growth, slope.
+    """
+    Summarise a memory series: value at the end of warm-up and at the end, growth, slope.
 
     Args:
         frames: frame index of each sample.
@@ -96,7 +98,8 @@ def growth(frames: List[int], values: List[Optional[int]], warmup: int) -> dict:
 
 # ---------------------------------------------------------------------------- the stream
 def trajectory(n: int, distance: float, diameter: float) -> np.ndarray:
-    """Return (n,4,4) float64 centred-object -> camera poses along a smooth loop.
+    """
+    Return (n,4,4) float64 centred-object -> camera poses along a smooth loop.
 
     The object moves by about a third of its diameter and turns by up to 25 degrees around the
     starting pose (identity rotation, `distance` metres in front of the camera).
@@ -113,7 +116,8 @@ def trajectory(n: int, distance: float, diameter: float) -> np.ndarray:
 
 @dataclass
 class Stream:
-    """A pool of frames played back and forth, with the true poses (original mesh frame).
+    """
+    A pool of frames played back and forth, with the true poses (original mesh frame).
 
     Attributes:
         rgb: (P,H,W,3) uint8.

@@ -1,5 +1,6 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Train a (narrow) RefineNet from scratch on procedural pairs, in resumable time-boxed chunks.
+"""
+Train a (narrow) RefineNet from scratch on procedural pairs, in resumable time-boxed chunks.
 
     python -m pose_tracker.tools.train --out DIR [--minutes 9] [--total-minutes 26] [--steps N]
         [--batch 64] [--width small] [--lr 7e-4] [--seed 0] [--device cuda] [--resume]
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_model(width: str, device) -> torch.nn.Module:
-    """Return a fresh RefineNet of the named width on ``device``.
+    """
+    Return a fresh RefineNet of the named width on ``device``.
 
     The last linear layer of both heads starts at zero, so the untrained network predicts
     "no update" (the input pose) instead of random jumps, and learning starts from that baseline.
@@ -149,7 +151,8 @@ class Horizon:
 
 def compute_loss(model, batch, w_trans: float, w_rot: float, autocast: bool,
                  kind: str = 'mse', delta: float = 0.1):
-    """Return (loss, loss_trans, loss_rot) for a PairBatch.
+    """
+    Return (loss, loss_trans, loss_rot) for a PairBatch.
 
     ``kind`` 'mse' is FoundationPose's L2; 'huber' (quadratic below ``delta`` target units,
     linear above) weighs the many small, tracking-like corrections more against the large ones.
@@ -168,7 +171,8 @@ def compute_loss(model, batch, w_trans: float, w_rot: float, autocast: bool,
 
 @torch.no_grad()
 def validate(model, val_batches: List, autocast: bool) -> dict:
-    """Pose errors after one refinement step on the validation batches.
+    """
+    Pose errors after one refinement step on the validation batches.
 
     Returns:
         dict with mean/median translation errors (mm) and rotation errors (degrees) after the
@@ -230,7 +234,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def save_checkpoint(obj: dict, out: Path, tag: str, shard_mb: float = 15.0) -> Path:
-    """Save a training checkpoint as shards plus a manifest, atomically.
+    """
+    Save a training checkpoint as shards plus a manifest, atomically.
 
     The pickled checkpoint is split into ``ckpt-<tag>.NN.part`` files of at most ``shard_mb``
     MiB (so each fits transfer limits on file size), each written to a temporary name and
@@ -270,7 +275,8 @@ def load_checkpoint(out: Path) -> dict:
 
 
 def _compact_optimizer_state(state: dict, dtype: torch.dtype) -> dict:
-    """Return an optimizer state dict with floating moment tensors cast to ``dtype``.
+    """
+    Return an optimizer state dict with floating moment tensors cast to ``dtype``.
 
     ``Optimizer.load_state_dict`` casts them back to the parameters' dtype.
     """

@@ -80,8 +80,7 @@ def depth_to_wire(depth_m: np.ndarray, encoding: str) -> np.ndarray:
     """
     Encode (H,W) float32 metres (0 / NaN = no reading) for a depth Image.
 
-    Returns
-    -------
+    Returns:
         (H,W) uint16 millimetres (0 = no reading, readings beyond 65.535 m dropped) for
         ``16UC1``, or (H,W) float32 metres with NaN for no reading for ``32FC1``.
 
@@ -141,42 +140,28 @@ def write_sequence_bag(frames: Iterable, K, out_path, frame_id: str = DEFAULT_FR
     """
     Write RGB-D frames (and ground-truth poses) to a new rosbag2 folder.
 
-    Parameters
-    ----------
-    frames
-        iterable of objects with ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 metres
-        (0 or NaN = no reading), ``gt_pose`` (4,4) metres (object->camera) or None and
-        optionally ``mask`` (H,W) bool or None; e.g. a `pose_tracker.data.sequence.Sequence`.
-        All frames must have one size.
-    K
-        (3,3) intrinsics of the (registered) colour and depth images, pixels.
-    out_path
-        bag folder to create; it must not exist.
-    frame_id
-        optical frame of the camera, the ``header.frame_id`` of every message.
-    rate_hz
-        frame rate; frame i is stamped ``start_ns + round(i * 1e9 / rate_hz)``.
-    depth_encoding
-        ``"16UC1"`` (uint16 mm) or ``"32FC1"`` (float32 m).
-    gt_topic
-        write ``/ground_truth/pose`` for frames whose ``gt_pose`` is not None.
-    start_ns
-        stamp of the first frame, nanoseconds since the epoch.
-    storage
-        ``"mcap"`` or ``"sqlite3"``.
-    mask_topic
-        write ``/camera/mask`` (mono8, 255 = object) for frames whose ``mask`` is not None.
+    Args:
+        frames: iterable of objects with ``rgb`` (H,W,3) uint8, ``depth`` (H,W) float32 metres
+            (0 or NaN = no reading), ``gt_pose`` (4,4) metres (object->camera) or None and
+            optionally ``mask`` (H,W) bool or None; e.g. a `pose_tracker.data.sequence.Sequence`.
+            All frames must have one size.
+        K: (3,3) intrinsics of the (registered) colour and depth images, pixels.
+        out_path: bag folder to create; it must not exist.
+        frame_id: optical frame of the camera, the ``header.frame_id`` of every message.
+        rate_hz: frame rate; frame i is stamped ``start_ns + round(i * 1e9 / rate_hz)``.
+        depth_encoding: ``"16UC1"`` (uint16 mm) or ``"32FC1"`` (float32 m).
+        gt_topic: write ``/ground_truth/pose`` for frames whose ``gt_pose`` is not None.
+        start_ns: stamp of the first frame, nanoseconds since the epoch.
+        storage: ``"mcap"`` or ``"sqlite3"``.
+        mask_topic:
+            write ``/camera/mask`` (mono8, 255 = object) for frames whose ``mask`` is not None.
 
-    Returns
-    -------
+    Returns:
         Number of frames written.
 
-    Raises
-    ------
-    FrameError
-        a frame has the wrong shape/dtype or a different size than the first.
-    FileExistsError
-        ``out_path`` exists.
+    Raises:
+        FrameError: a frame has the wrong shape/dtype or a different size than the first.
+        FileExistsError: ``out_path`` exists.
 
     """
     if depth_encoding not in ("16UC1", "32FC1"):
@@ -241,8 +226,7 @@ def image_to_array(msg) -> np.ndarray:
     """
     Decode a rosbags Image message to an array (copy), honouring ``step`` and endianness.
 
-    Returns
-    -------
+    Returns:
         (H,W,3) uint8 RGB for rgb8/bgr8/rgba8/bgra8, (H,W) uint8 for mono8, (H,W) uint16 for
         16UC1/mono16, (H,W) float32 for 32FC1.
 
@@ -291,8 +275,7 @@ def read_bag_frames(path, rgb_topic: str = RGB_TOPIC, depth_topic: str = DEPTH_T
     are emitted with what they have (K falls back to the last camera info, gt_pose to None).
     Frames come out in stamp order for bags written by `write_sequence_bag`.
 
-    Yields
-    ------
+    Yields:
         BagFrame(stamp_ns, rgb (H,W,3) uint8, depth (H,W) float32 metres, K (3,3) | None,
         gt_pose (4,4) | None, mask (H,W) bool | None).
 

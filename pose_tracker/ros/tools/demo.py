@@ -348,19 +348,15 @@ def run_pipeline(bag: Path, mesh: Path, init_pose: Optional[np.ndarray], n_frame
     at speed `rate`. After the player is done, waits until every frame has a pose or none came
     for `settle_s` seconds, then stops the node with SIGINT (as Ctrl-C would).
 
-    Returns
-    -------
+    Returns:
         dict with ``poses`` [(stamp_ns, frame_id, (4,4) pose, received wall-clock ns)],
         ``tfs`` [(stamp_ns, parent, child)], ``gt`` {stamp_ns: (4,4)}, ``diagnostics``
         [dict], ``node_returncode``, ``player_returncode``, ``wall_s`` (player start -> end)
         and ``node_log`` / ``player_log`` (paths).
 
-    Raises
-    ------
-    RuntimeError
-        the node exited early (its log is in `out`/node.log).
-    TimeoutError
-        the player ran longer than `timeout_s`.
+    Raises:
+        RuntimeError: the node exited early (its log is in `out`/node.log).
+        TimeoutError: the player ran longer than `timeout_s`.
 
     """
     domain = domain_id if domain_id is not None else 100 + os.getpid() % 100
@@ -618,7 +614,8 @@ def default_settings(cuda: bool) -> Tuple[int, Tuple[int, int]]:
 
 @dataclass
 class DemoData:
-    """A demo's input: the sequence, its frames, mesh and model points.
+    """
+    A demo's input: the sequence, its frames, mesh and model points.
 
     Attributes:
         seq_dir: sequence folder (YCBInEOAT layout).
@@ -664,7 +661,8 @@ def load_source(source: str, out: Path, frames: int, seed: int, dev: str,
 
 def choose_rate(rate: Optional[float], cuda: bool, data: DemoData, dev: str, weights: str,
                 refinement: Optional[dict], log=print) -> Tuple[float, Optional[float]]:
-    """Step 3: the playback speed; on a CPU measured so that no frame is dropped.
+    """
+    Step 3: the playback speed; on a CPU measured so that no frame is dropped.
 
     Returns:
         (rate, measured tracker step in seconds or None).
@@ -713,7 +711,8 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
              weights: str = "", refinement: Optional[dict] = None,
              image_size: Optional[SequenceT[int]] = None,
              quiet: bool = False, init: str = "gt") -> dict:
-    """Prepare data, run the pipeline, evaluate and write outputs; returns the summary.
+    """
+    Prepare data, run the pipeline, evaluate and write outputs; returns the summary.
 
     ``init``: "register" (the node registers the object on the first frame from the bag's mask)
     or "gt" (the node starts from the first frame's ground-truth pose).

@@ -45,10 +45,8 @@ def message_class(msgtype: str):
     """
     Return the rclpy message class of a type name such as ``"sensor_msgs/msg/Image"``.
 
-    Raises
-    ------
-    RuntimeError
-        the message package is not installed.
+    Raises:
+        RuntimeError: the message package is not installed.
 
     """
     try:
@@ -89,10 +87,8 @@ class Restamper:
     """
     Rewrite header stamps to "now", keeping equal original stamps equal.
 
-    Parameters
-    ----------
-    now_ns
-        callable returning the current time in nanoseconds (the node's clock).
+    Args:
+        now_ns: callable returning the current time in nanoseconds (the node's clock).
 
     """
 
@@ -137,25 +133,16 @@ class BagPlayer:
     """
     Publish the records of a bag from an rclpy node.
 
-    Parameters
-    ----------
-    node
-        rclpy node the publishers are created on.
-    bag
-        rosbag2 folder.
-    rate
-        playback speed factor (2.0 = twice as fast as recorded).
-    fast
-        ignore timestamps and publish as fast as possible.
-    restamp
-        rewrite header stamps to the current time.
-    loop
-        start over at the end of the bag (until `stop` is called).
-    topics
-        only these topics (default: all).
-    qos
-        "auto" (sensor-data for camera topics, reliable otherwise), "reliable" or
-        "best_effort".
+    Args:
+        node: rclpy node the publishers are created on.
+        bag: rosbag2 folder.
+        rate: playback speed factor (2.0 = twice as fast as recorded).
+        fast: ignore timestamps and publish as fast as possible.
+        restamp: rewrite header stamps to the current time.
+        loop: start over at the end of the bag (until `stop` is called).
+        topics: only these topics (default: all).
+        qos: "auto" (sensor-data for camera topics, reliable otherwise), "reliable" or
+            "best_effort".
 
     """
 
@@ -255,13 +242,11 @@ class BagPlayer:
         """
         Publish the bag (once, or until stopped with ``loop``); blocks; returns the count.
 
-        Parameters
-        ----------
-        on_publish
-            optional callback ``(topic, bag_timestamp_ns)`` after each message.
-        hold
-            optional blocking callable run once, after the messages of the first bag timestamp;
-            playback resumes on the bag's clock from the moment it returns.
+        Args:
+            on_publish: optional callback ``(topic, bag_timestamp_ns)`` after each message.
+            hold:
+                optional blocking callable run once, after the messages of the first bag timestamp;
+                playback resumes on the bag's clock from the moment it returns.
 
         """
         import rclpy
