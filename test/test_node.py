@@ -650,7 +650,7 @@ def test_default_factory_startup_errors(tmp_path):
 
 def test_mesh_resource_marker_and_overlay_projection(tmp_path):
     from pose_tracker.ros.markers import mesh_marker
-    from pose_tracker.ros.overlay import draw_overlay
+    from pose_tracker.overlay import draw_pose
 
     obj = tmp_path / "part.obj"
     obj.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
@@ -660,5 +660,6 @@ def test_mesh_resource_marker_and_overlay_projection(tmp_path):
     assert m.type == Marker.MESH_RESOURCE and m.mesh_resource == "file://" + str(obj)
     assert m.scale.x == pytest.approx(0.001) and m.header.frame_id == "object"
     K = np.array([[100.0, 0, 16], [0, 100, 12], [0, 0, 1]])  # projection: test_pinhole.py
-    img = draw_overlay(np.zeros((H, W, 3), np.uint8), np.array([[0.05, 0.02, 0.0]]), START, K)
+    img = draw_pose(np.zeros((H, W, 3), np.uint8), START, K, np.array([[0.05, 0.02, 0.0]]),
+                    colour=(0, 255, 0))
     assert tuple(img[12, 26]) == (0, 255, 0) and img.sum() == 9 * 255  # one 3x3 dot

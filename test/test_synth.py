@@ -255,7 +255,7 @@ def test_pair_batch_shapes_and_values(pair_batch):
     b = pair_batch
     assert b.A.shape == (4, 6, 160, 160) and b.B.shape == (4, 6, 160, 160)
     assert b.trans_target.shape == (4, 3) and b.rot_target.shape == (4, 3)
-    for t in b.tensors():
+    for t in (b.A, b.B, b.trans_target, b.rot_target):
         assert torch.isfinite(t).all() and t.dtype == torch.float32
     for side in (b.A, b.B):
         assert side[:, :3].min() >= 0 and side[:, :3].max() <= 1

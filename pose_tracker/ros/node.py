@@ -40,6 +40,7 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
                        qos_profile_sensor_data)
 
 from pose_tracker.errors import FrameError, PoseTrackerError
+from pose_tracker.overlay import draw_pose, subsample_points
 from pose_tracker.pose_checks import depth_range
 from pose_tracker.ros import conversions as conv
 from pose_tracker.ros import diagnostics as diag
@@ -47,7 +48,6 @@ from pose_tracker.ros import input_checks as ic
 from pose_tracker.ros import node_parameters as NP
 from pose_tracker.ros.markers import mesh_marker
 from pose_tracker.ros.once_log import OnceLog
-from pose_tracker.ros.overlay import draw_overlay, subsample_points
 from pose_tracker.ros.registration_input import default_registrar_factory, RegistrationInput
 from pose_tracker.ros.sync import make_image_sync
 from pose_tracker.ros.tf_publisher import TfPublisher
@@ -61,6 +61,8 @@ CAMERA_INFO_TOPIC = "rgb/camera_info"
 IMAGE_TOPICS = (RGB_TOPIC, DEPTH_TOPIC)
 #: A stamp this much older than the newest one on its topic is a restart (bag loop), seconds.
 TIME_JUMP_S = 1.0
+#: Colour (RGB uint8) of the object's outline and box on ~/overlay (axes: x red, y green, z blue).
+OVERLAY_RGB = (0, 255, 0)
 
 
 def _make_tf_buffer(node):
@@ -725,10 +727,10 @@ class PoseTrackerNode(Node):
                               "images have an empty header.frame_id: TF is not published")
         if self.params.publish_overlay and self._overlay_pub.get_subscription_count() > 0:
             box = ((self.mesh.vertices.min(0), self.mesh.vertices.max(0))
-                   if self.mesh is not None and len(self.mesh.vertices) else (None, None))
+                   if self.mesh is not None and len(self.mesh.vertices) else None)
             axis = 0.5 * self.mesh.diameter if self.mesh is not None else 0.0
-            img = draw_overlay(self.tracker.staging.rgb, self._overlay_points, pose,
-                               self.tracking.K, box[0], box[1], axis, faces=self._overlay_faces)
+            img = draw_pose(self.tracker.staging.rgb, pose, self.tracking.K,
+                            self._overlay_points, self._overlay_faces, OVERLAY_RGB, box, axis)
             out = Image()
             out.header = header
             out.height, out.width, out.step, data = conv.rgb_to_image_bytes(img)

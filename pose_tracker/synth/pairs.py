@@ -143,10 +143,6 @@ class PairBatch:
     K: torch.Tensor
     crop_tf: torch.Tensor
 
-    def tensors(self):
-        """Return ``(A, B, trans_target, rot_target)``."""
-        return self.A, self.B, self.trans_target, self.rot_target
-
     def fingerprint(self) -> float:
         """Return a scalar summary of the batch (for checking that two streams coincide)."""
         return float(self.A.double().sum() + 2 * self.B.double().sum()
