@@ -462,31 +462,17 @@ def evaluate_records(records: dict, frames, pts: np.ndarray, image_frame_id: str
     }
 
 
-def draw_overlay(rgb: np.ndarray, K: np.ndarray, pts: np.ndarray, est: Optional[np.ndarray],
-                 gt: Optional[np.ndarray], label: str = "",
-                 faces: Optional[np.ndarray] = None) -> np.ndarray:
-    """
-    Outline the object at the GT (green, wide) and estimated (magenta, thin) poses on the image.
-
-    `rgb` (H,W,3) uint8; `K` (3,3); `pts` (N,3) metres, object frame: mesh vertices when
-    `faces` (F,3) is given (silhouette outline), else model points (their convex hull); poses
-    (4,4) object -> camera or None. Bounding boxes and axes are drawn too
-    (`pose_tracker.overlay.draw_estimate_and_gt`). Returns a new (H,W,3) uint8 image.
-    """
-    from pose_tracker.overlay import draw_estimate_and_gt
-
-    return draw_estimate_and_gt(rgb, K, pts, faces, est, gt, label)
-
-
 def write_overlays(out: Path, summary: dict, frames, K, pts, mesh=None) -> None:
     """
     Write overlay_first.png, overlay_last.png and overlay.gif into `out`.
 
-    Each frame shows the ground truth and the received estimate (`draw_overlay`) with its
-    errors; `pts` (N,3) model points, metres, object frame; `mesh` optional (vertices (V,3),
-    faces (F,3)) for silhouette outlines.
+    Each frame shows the ground truth (green, wide) and the received estimate (magenta, thin)
+    with its errors (`pose_tracker.overlay.draw_estimate_and_gt`); `pts` (N,3) model points,
+    metres, object frame; `mesh` optional (vertices (V,3), faces (F,3)) for silhouette outlines.
     """
     from PIL import Image
+
+    from pose_tracker.overlay import draw_estimate_and_gt
 
     by_frame = {e["frame"]: e for e in summary["per_frame"] if e["frame"] is not None}
     vertices, faces = (pts, None) if mesh is None else mesh
@@ -497,8 +483,8 @@ def write_overlays(out: Path, summary: dict, frames, K, pts, mesh=None) -> None:
                  f"R {e['r_err_deg']:.1f} deg" if e is not None and "adds_m" in e
                  else f"frame {i}: no pose")
         est = np.asarray(e["pose"]) if e is not None else None
-        pics.append(Image.fromarray(draw_overlay(fr.rgb, K, vertices, est, fr.gt_pose, label,
-                                                 faces)))
+        pics.append(Image.fromarray(draw_estimate_and_gt(fr.rgb, K, vertices, faces, est,
+                                                         fr.gt_pose, label)))
     if pics:
         pics[0].save(out / "overlay_first.png")
         pics[-1].save(out / "overlay_last.png")
