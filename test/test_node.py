@@ -595,7 +595,7 @@ def test_message_filters_path(context, monkeypatch):
         context=context, parameter_overrides=[
             Parameter("initial_pose", value=[0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 1.0])])
     try:
-        assert node.sync_backend == "message_filters" and node.sync.stats is None
+        assert node.sync.backend == "message_filters" and node.sync.stats is None
         topics = {t: kw for t, kw in FakeMessageFilters.subscribers}
         assert set(topics) == {"rgb/image_raw", "depth/image_raw"}
         assert all(kw["qos_profile"] == qos_profile_sensor_data for kw in topics.values())

@@ -250,11 +250,6 @@ class PoseTrackerNode(Node):
         """Tracking state, one of the `pose_tracker.tracking_state` states."""
         return self.tracking.state
 
-    @property
-    def sync_backend(self) -> str:
-        """Which synchroniser matches RGB and depth ("message_filters" or ours)."""
-        return self.sync.backend
-
     def _set_pose(self, T: np.ndarray, source: str) -> None:
         """Start (or restart) tracking from pose T (object -> camera, metres)."""
         pose = self.tracking.set_pose(T)
