@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from pose_tracker.crop.warp import crop_real, warp_to_crop
+from pose_tracker.cuda_graph import capture_graph
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.camera import MIN_VALID_DEPTH
 from pose_tracker.mesh import centred_to_original
@@ -337,19 +338,9 @@ class Registrar:
                                    s.support[:, None], s.colour[:, None]], dim=1))
 
     def _capture(self) -> None:
-        """Warm up on a side stream, then capture `_chunk_body` into a CUDA graph."""
+        """Capture `_chunk_body` into a CUDA graph (warm-up on plausible hypotheses)."""
         self._hyp.copy_(self._plausible_poses())
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream), torch.no_grad():
-            for _ in range(2):
-                self._chunk_body()
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        torch.cuda.synchronize(self.device)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.no_grad():
-            self._chunk_body()
-        self._graph = graph
+        self._graph = capture_graph(self._chunk_body, self.device, warmup=2)
         self.captures += 1
 
     def _plausible_poses(self) -> torch.Tensor:

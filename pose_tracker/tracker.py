@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from pose_tracker.compile_cache import enable_persistent_compile_cache
+from pose_tracker.cuda_graph import capture_graph
 from pose_tracker.errors import FrameError
 from pose_tracker.geometry.depth_units import depth_mm_to_m
 from pose_tracker.geometry.pinhole import validate_intrinsics
@@ -249,22 +250,12 @@ class Tracker:
         return rest(self._pose_dev, self._K_dev, rgb, xyz, crop_tf, rendered)
 
     def _capture(self) -> None:
-        """Warm up on a side stream, then capture `_step_body` into one CUDA graph."""
+        """Capture `_step_body` into one CUDA graph (the pose buffer is kept as it was)."""
         saved = self._pose_dev.clone()
-        # Warm-up runs initialise cuDNN/cuBLAS handles and autotuning outside the capture.
-        self._pose_dev.copy_(self._plausible_pose())
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream), torch.no_grad():
-            for _ in range(3):
-                self._pose_dev.copy_(self._plausible_pose())
-                self._step_body()
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        torch.cuda.synchronize(self.device)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.no_grad():
-            self._step_body()
-        self._graph = graph
+        # Warm-up runs start from a pose in front of the camera, whatever the buffer held.
+        self._graph = capture_graph(
+            self._step_body, self.device, warmup=3,
+            reset=lambda: self._pose_dev.copy_(self._plausible_pose()))
         self.captures += 1
         self._pose_dev.copy_(saved)
         torch.cuda.synchronize(self.device)
