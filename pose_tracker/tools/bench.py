@@ -15,6 +15,7 @@ and network do the same work as on a real frame.
 import argparse
 import json
 import platform
+import sys
 import time
 from typing import Callable, Dict, List
 
@@ -26,7 +27,9 @@ from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import apply_refiner_update
-from pose_tracker.model_loading import load_object_mesh, load_refiner_weights
+from pose_tracker.errors import PoseTrackerError
+from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
+                                        resolve_device_name)
 from pose_tracker.network.presets import build_preset, parse_widths, PRESETS
 from pose_tracker.icp import icp_update
 from pose_tracker.step import CROP_RATIO, frame_to_real_side, observed_crop
@@ -139,6 +142,7 @@ def stage_benchmarks(tracker: Tracker, repeat: int) -> Dict[str, Dict[str, float
 
 def run(args) -> dict:
     """Build a tracker for the requested mesh and measure it; return the result dict."""
+    args.device = resolve_device_name(args.device)
     torch.manual_seed(0)
     mesh = load_object_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
     if args.width == "shipped":
@@ -248,7 +252,8 @@ def format_report(r: dict) -> str:
 def main(argv=None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--faces", type=int, default=5000, help="approximate face count")
     p.add_argument("--mesh", default=None, help="benchmark this mesh file instead")
     add_refinement_args(p)
@@ -266,7 +271,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=200)
     p.add_argument("--json", default=None, help="write the report here")
     args = p.parse_args(argv)
-    report = run(args)
+    try:
+        report = run(args)
+    except PoseTrackerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(format_report(report))
     if args.json:
         with open(args.json, "w") as f:

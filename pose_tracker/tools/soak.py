@@ -38,7 +38,9 @@ import torch
 
 from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
 from pose_tracker.mesh import centred_to_original, Mesh
-from pose_tracker.model_loading import load_object_mesh, load_refiner_weights
+from pose_tracker.errors import PoseTrackerError
+from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
+                                        resolve_device_name)
 from pose_tracker.network.presets import build_preset, NARROW
 from pose_tracker.network.refinenet import RefineNet
 from pose_tracker.render.renderer import MeshRenderer
@@ -164,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pose_tracker.tools.soak",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--frames", type=int, default=20000, help="frames to track")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--size", type=image_size, default=(480, 640), help="image size HxW")
     p.add_argument("--mesh", default=None, help="mesh file in metres (default: an ellipsoid)")
     p.add_argument("--faces", type=int, default=1280, help="faces of the default ellipsoid")
@@ -336,6 +339,7 @@ def make_report(args: argparse.Namespace, mesh: Mesh, tracker: Tracker, captures
 
 def run(args: argparse.Namespace) -> dict:
     """Run the soak described by parsed `args`; return the report (see the module docstring)."""
+    args.device = resolve_device_name(args.device)
     torch.manual_seed(args.seed)
     mesh = load_object_mesh(args.mesh) if args.mesh else ellipsoid_mesh(args.faces)
     K = default_camera(args.size, pixel_centred=True)
@@ -377,7 +381,11 @@ def format_report(r: dict) -> str:
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (1 when a check failed)."""
     args = build_parser().parse_args(argv)
-    report = run(args)
+    try:
+        report = run(args)
+    except PoseTrackerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(format_report(report))
     if args.json:
         path = Path(args.json)
