@@ -15,19 +15,18 @@ and network do the same work as on a real frame.
 import argparse
 import json
 import platform
-import sys
 import time
 from typing import Callable, Dict, List
 
 import numpy as np
 import torch
 
-from pose_tracker.tools.cli_args import add_refinement_args, refinement_kwargs
+from pose_tracker.tools.cli_args import (add_refinement_args, exits_on_user_error,
+                                         refinement_kwargs)
 from pose_tracker.crop.normalize import normalize_pair
 from pose_tracker.crop.warp import crop_real
 from pose_tracker.crop.window import crop_window_tf
 from pose_tracker.geometry.pose import apply_refiner_update
-from pose_tracker.errors import PoseTrackerError
 from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
                                         resolve_device_name)
 from pose_tracker.network.presets import build_preset, parse_widths, PRESETS
@@ -249,6 +248,7 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+@exits_on_user_error
 def main(argv=None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -271,11 +271,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=200)
     p.add_argument("--json", default=None, help="write the report here")
     args = p.parse_args(argv)
-    try:
-        report = run(args)
-    except PoseTrackerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    report = run(args)
     print(format_report(report))
     if args.json:
         with open(args.json, "w") as f:

@@ -1,8 +1,12 @@
 # Copyright 2026 The pose_tracker Authors. Apache-2.0.
-"""Arguments shared by the command-line tools (bench, soak, synth, demo, eval)."""
+"""What the command-line tools share: argument types, refinement options, the error exit."""
 
 import argparse
-from typing import Tuple
+import functools
+import sys
+from typing import Callable, Tuple
+
+from pose_tracker.errors import PoseTrackerError
 
 
 def image_size(text: str) -> Tuple[int, int]:
@@ -42,3 +46,21 @@ def refinement_node_params(kwargs: dict) -> list:
     return [f"network_iterations:={int(kwargs['network_iterations'])}",
             f"icp_iterations:={int(kwargs['icp_iterations'])}",
             f"icp_gate_start:={float(start)!r}", f"icp_gate_end:={float(end)!r}"]
+
+
+def exits_on_user_error(main: Callable[..., int]) -> Callable[..., int]:
+    """
+    Wrap a tool's ``main``: a `PoseTrackerError` becomes one line on stderr and exit status 2.
+
+    PoseTrackerError is the project's "bad input, explained" error (missing mesh, unusable
+    device, wrong sequence layout): its message says what to do, so a traceback would only
+    bury it. Any other exception still propagates with its traceback (a bug).
+    """
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except PoseTrackerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return wrapped

@@ -34,7 +34,8 @@ from pose_tracker import metrics
 from pose_tracker.errors import PoseTrackerError
 from pose_tracker.evaluation import (error_summary, finite_mean, finite_median, frame_errors,
                                      LOST_THRESHOLD_M, ROT_THRESHOLD_DEG)
-from pose_tracker.tools.cli_args import add_refinement_args, refinement_kwargs
+from pose_tracker.tools.cli_args import (add_refinement_args, exits_on_user_error,
+                                         refinement_kwargs)
 
 #: Model points used for the metrics are subsampled to at most this many (speed of ADD-S).
 MAX_METRIC_POINTS = 4000
@@ -672,14 +673,11 @@ def format_summary(out: dict) -> str:
             f"ms/frame median {fmt(out['ms_per_frame_median'])}")
 
 
+@exits_on_user_error
 def main(argv: Optional[SequenceT[str]] = None, tracker_factory=build_tracker) -> int:
     """Command-line entry point; returns the process exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        out = run(args, tracker_factory)
-    except PoseTrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = run(args, tracker_factory)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(jsonable(out), f, indent=1, allow_nan=False)

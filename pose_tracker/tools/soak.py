@@ -36,9 +36,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 import torch
 
-from pose_tracker.tools.cli_args import add_refinement_args, image_size, refinement_kwargs
+from pose_tracker.tools.cli_args import (add_refinement_args, exits_on_user_error, image_size,
+                                         refinement_kwargs)
 from pose_tracker.mesh import centred_to_original, Mesh
-from pose_tracker.errors import PoseTrackerError
 from pose_tracker.model_loading import (load_object_mesh, load_refiner_weights,
                                         resolve_device_name)
 from pose_tracker.network.presets import build_preset, NARROW
@@ -378,14 +378,11 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+@exits_on_user_error
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (1 when a check failed)."""
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except PoseTrackerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    report = run(args)
     print(format_report(report))
     if args.json:
         path = Path(args.json)
