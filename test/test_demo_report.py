@@ -92,3 +92,10 @@ def test_report_and_overlay(tmp_path):
     assert magenta.sum() > 100 and green.sum() > 100  # both outlines are drawn
     # Outlines, not filled dots: a thin share of the object's area.
     assert magenta.sum() < 0.2 * H * W
+
+
+def test_slowed_playback_tracks_every_frame_without_stall_warnings():
+    assert demo.playback_node_params(1.0) == []
+    params = dict(p.split(":=") for p in demo.playback_node_params(0.02))
+    assert params["drop_stale_frames"] == "false"
+    assert float(params["input_timeout"]) == pytest.approx(3.0 / (demo.BAG_FPS * 0.02), abs=1e-3)

@@ -287,6 +287,27 @@ def node_command(mesh: Path, device: str, init_pose: Optional[np.ndarray], weigh
     return cmd
 
 
+def playback_node_params(rate: float) -> List[str]:
+    """
+    Node parameters (``name:=value``) that suit a bag played at `rate` x real time.
+
+    Slowed playback (the CPU demo) sends one frame every ``1 / (BAG_FPS * rate)`` seconds:
+
+    * ``input_timeout`` becomes three frame periods, or the node would report a stalled camera
+      between every two frames;
+    * ``drop_stale_frames`` is off. The rate lets the node keep up on average, but the player,
+      starved of CPU by the tracker, can publish a frame late and then the next one on time,
+      back to back; a live node rightly tracks only the newer one, while the demo scores every
+      frame, so here the node tracks both, in order.
+
+    Real-time playback (`rate` >= 1) keeps the node's defaults.
+    """
+    if rate >= 1.0:
+        return []
+    period_s = 1.0 / (BAG_FPS * rate)
+    return [f"input_timeout:={max(1.0, 3.0 * period_s):.3f}", "drop_stale_frames:=false"]
+
+
 def player_command(bag: Path, rate: float, device: str, hold_for_first_pose: bool) -> List[str]:
     """Return the player's command line: `bag` restamped at speed `rate`, after the node."""
     cmd = [sys.executable, "-m", "pose_tracker.ros.tools.player", str(bag), "--restamp",
@@ -731,7 +752,8 @@ def run_demo(source: str = "synthetic", frames: Optional[int] = None, out: Path 
     log(f"[4/5] node + player processes over DDS (device={dev}; first pose: "
         f"{'registered from the mask' if init == 'register' else 'ground truth'}) ...")
     records = run_pipeline(bag, data.mesh, fr[0].gt_pose if init == "gt" else None, len(fr),
-                           rate, dev, out, weights=weights, refinement=refinement, log=log)
+                           rate, dev, out, weights=weights, refinement=refinement,
+                           extra_node_params=playback_node_params(rate), log=log)
     summary = evaluate_records(records, fr, data.pts, DEFAULT_FRAME_ID, symmetric=data.symmetric)
     summary.update(source=source, device=dev, playback_rate=rate, measured_step_s=step_s,
                    sequence=str(data.seq_dir), mesh=str(data.mesh), refinement=refinement,
